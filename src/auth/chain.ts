@@ -1,0 +1,142 @@
+import { isGatewayError } from '../errors.js'
+import type { Resolver } from '../resolve/resolver.js'
+import type { Waiter } from '../resolve/cache.js'
+import { hashToken } from '../resolve/resolver.js'
+import { serializeCookie } from './cookies.js'
+import { SESSION_COOKIE_PREFIX, TOKEN_HOST_SESSION_SEC, type SessionSigner } from './session.js'
+
+/** SPEC §3: web terminal, toolbox, recording dashboard always need credentials. */
+export const RESERVED_PORTS: ReadonlySet<number> = new Set([22222, 2280, 33333])
+
+export function isReservedPort(port: number): boolean {
+  return RESERVED_PORTS.has(port)
+}
+
+export type AuthMethod = 'public' | 'bearer' | 'preview_token' | 'query_key' | 'session_cookie' | 'signed_token'
+
+/** The credentials a request carries, extracted once by the listener. */
+export interface Credentials {
+  readonly bearer: string | undefined
+  readonly previewToken: string | undefined
+  readonly queryKey: string | undefined
+  readonly sessionCookie: string | undefined
+}
+
+export interface AuthRequest {
+  readonly label: string
+  readonly port: number
+  readonly credentials: Credentials
+  /** Toolbox route: no public shortcut and no signed-token step (the label is a sandbox id). */
+  readonly toolbox: boolean
+  readonly waiter: Waiter
+}
+
+export type AuthDecision =
+  | { readonly verdict: 'allow'; readonly sandboxId: string; readonly method: AuthMethod; readonly examinedAuthorization: boolean; readonly setCookie?: string }
+  | { readonly verdict: 'deny'; readonly examinedAuthorization: boolean }
+  | { readonly verdict: 'unavailable'; readonly examinedAuthorization: boolean }
+
+export interface AuthChainOptions {
+  readonly resolver: Resolver
+  readonly sessions: SessionSigner
+  readonly secureCookies: boolean
+  readonly onDecision?: (method: AuthMethod | 'none', result: 'allow' | 'deny' | 'unavailable') => void
+}
+
+type Step = boolean | 'unavailable'
+
+async function settle(p: Promise<boolean>): Promise<Step> {
+  try { return await p } catch (err) {
+    if (isGatewayError(err)) return 'unavailable'
+    throw err // cancelled: the client is gone
+  }
+}
+
+/**
+ * Runs the SPEC §3 methods in order; the first "yes" wins and no later method's call is made.
+ * Fail-closed like Envoy's ext_authz: a control-plane failure is never a "yes"; when nothing
+ * allows and something failed, the answer is "unavailable" (503), not 401.
+ */
+export class AuthChain {
+  #resolver: Resolver
+  #sessions: SessionSigner
+  #secure: boolean
+  #onDecision: AuthChainOptions['onDecision']
+
+  constructor(options: AuthChainOptions) {
+    this.#resolver = options.resolver
+    this.#sessions = options.sessions
+    this.#secure = options.secureCookies
+    this.#onDecision = options.onDecision
+  }
+
+  async authenticate(req: AuthRequest): Promise<AuthDecision> {
+    const d = await this.#run(req)
+    this.#onDecision?.(d.verdict === 'allow' ? d.method : 'none', d.verdict)
+    return d
+  }
+
+  async #run(req: AuthRequest): Promise<AuthDecision> {
+    const { label, port, credentials: c, waiter } = req
+    const r = this.#resolver
+    let failed = false
+    const examined = c.bearer !== undefined
+    const tokenDigest = c.previewToken !== undefined ? hashToken(c.previewToken) : undefined
+
+    if (!req.toolbox && !isReservedPort(port)) {
+      // Independent calls go out together: with a gateway credential present, its check is
+      // started alongside the public flag (one round trip when cold). A bearer is not: on a
+      // public sandbox it belongs to the app and is not examined.
+      const pub = r.publicFlags.peek(label) ?? r.isPublic(label, waiter)
+      if (typeof pub !== 'boolean' && c.bearer === undefined && c.previewToken !== undefined && tokenDigest !== undefined) {
+        void settle(r.validatePreviewToken(label, c.previewToken, tokenDigest, waiter)).catch(() => undefined)
+      }
+      const isPub = typeof pub === 'boolean' ? pub : await settle(pub)
+      if (isPub === true) return { verdict: 'allow', sandboxId: label, method: 'public', examinedAuthorization: false }
+      if (isPub === 'unavailable') failed = true
+    }
+
+    if (c.bearer !== undefined) {
+      const digest = hashToken(c.bearer)
+      const ok = r.access.peek(`${label}\0${digest}`) ?? await settle(r.hasAccess(label, c.bearer, digest, waiter))
+      if (ok === true) return { verdict: 'allow', sandboxId: label, method: 'bearer', examinedAuthorization: examined }
+      if (ok === 'unavailable') failed = true
+    }
+
+    if (c.previewToken !== undefined && tokenDigest !== undefined) {
+      const ok = r.tokens.peek(`${label}\0${tokenDigest}`) ?? await settle(r.validatePreviewToken(label, c.previewToken, tokenDigest, waiter))
+      if (ok === true) return { verdict: 'allow', sandboxId: label, method: 'preview_token', examinedAuthorization: examined }
+      if (ok === 'unavailable') failed = true
+    }
+
+    if (c.queryKey !== undefined && c.queryKey !== '') {
+      const digest = hashToken(c.queryKey)
+      const ok = r.tokens.peek(`${label}\0${digest}`) ?? await settle(r.validatePreviewToken(label, c.queryKey, digest, waiter))
+      if (ok === true) return { verdict: 'allow', sandboxId: label, method: 'query_key', examinedAuthorization: examined }
+      if (ok === 'unavailable') failed = true
+    }
+
+    if (c.sessionCookie !== undefined) {
+      const claims = await this.#sessions.verify(c.sessionCookie, label, port)
+      if (claims !== null) return { verdict: 'allow', sandboxId: claims.sid, method: 'session_cookie', examinedAuthorization: examined }
+    }
+
+    if (!req.toolbox) {
+      let id: string | null | 'unavailable'
+      try {
+        id = await r.sandboxIdFromSignedToken(label, port, waiter)
+      } catch (err) {
+        if (!isGatewayError(err)) throw err
+        id = 'unavailable'
+      }
+      if (typeof id === 'string' && id !== 'unavailable') {
+        const jwt = await this.#sessions.mint({ sid: id, lbl: label, prt: port }, TOKEN_HOST_SESSION_SEC)
+        const setCookie = serializeCookie(SESSION_COOKIE_PREFIX + label, jwt, { secure: this.#secure, maxAgeSec: TOKEN_HOST_SESSION_SEC })
+        return { verdict: 'allow', sandboxId: id, method: 'signed_token', examinedAuthorization: examined, setCookie }
+      }
+      if (id === 'unavailable') failed = true
+    }
+
+    return failed ? { verdict: 'unavailable', examinedAuthorization: examined } : { verdict: 'deny', examinedAuthorization: examined }
+  }
+}

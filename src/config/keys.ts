@@ -1,0 +1,62 @@
+/**
+ * The one table of configuration keys (SPEC §8). The README table is checked against it by a test.
+ * Each key: its type, its default (undefined = unset), and one line of documentation.
+ */
+export type KeyType = 'int' | 'port' | 'bool' | 'string' | 'secret' | 'url' | 'list' | 'enum' | 'path' | 'level'
+
+export interface KeySpec {
+  readonly type: KeyType
+  readonly default?: string
+  readonly doc: string
+  readonly values?: readonly string[]
+  readonly min?: number
+  readonly max?: number
+}
+
+export const KEYS = {
+  PROXY_PORT: { type: 'port', default: '4000', doc: 'Public listening port (HTTP, or HTTPS with ENABLE_TLS).' },
+  PROXY_BIND: { type: 'string', default: '0.0.0.0', doc: 'Address the public listener binds to.' },
+  PROXY_PROTOCOL: { type: 'enum', values: ['http', 'https'], default: 'http', doc: 'Scheme users reach the gateway with (behind a TLS load balancer: https). Decides cookie Secure/SameSite and redirect URLs.' },
+  PROXY_DOMAIN: { type: 'list', doc: 'Comma-separated base domains. Set: only `{label}.{PROXY_DOMAIN}` hosts are previews, every other host is 404. Unset: the first label of any host is tried.' },
+  PROXY_PUBLIC_PORT: { type: 'port', doc: 'Port users reach the gateway on when it is not 80/443 (put into login redirect URLs).' },
+  PROXY_API_KEY: { type: 'secret', doc: 'Bearer the gateway presents to the Daytona API. Required with DAYTONA_API_URL.' },
+  DAYTONA_API_URL: { type: 'url', doc: 'Daytona API base URL. Unset: the embedded control plane (SANDBOXES_FILE) is used.' },
+  SANDBOXES_FILE: { type: 'path', default: 'config/sandboxes.json', doc: 'Embedded control plane registry (sandboxes, ports, tokens); re-read on change. Ignored with DAYTONA_API_URL.' },
+  CONFIG_FILE: { type: 'path', default: 'config/gateway.json', doc: 'Optional JSON file setting any key of this table; the environment wins over it. Read only if present (only from the environment).' },
+  SESSION_SECRET: { type: 'secret', doc: 'Secret that signs session cookies and share links (≥ 32 chars). Falls back to PROXY_API_KEY, then (embedded mode only) to a random secret kept in `.data/session-secret`.' },
+  SESSION_TTL_SEC: { type: 'int', default: '3600', min: 60, max: 7 * 86400, doc: 'Lifetime of a session cookie minted on a sandbox-id host.' },
+  API_CLIENT_TIMEOUT_SEC: { type: 'int', default: '10', min: 1, max: 300, doc: 'Timeout of one control-plane call (each try).' },
+  UPSTREAM_TIMEOUT_SEC: { type: 'int', default: '120', min: 1, max: 3600, doc: 'Time allowed for the sandbox to send response headers, counted from the end of the request body (504 after).' },
+  UPSTREAM_IDLE_TIMEOUT_SEC: { type: 'int', default: '900', min: 1, max: 86400, doc: 'A response body that moves no byte for this long is cut (idle, not total).' },
+  CLIENT_IDLE_TIMEOUT_SEC: { type: 'int', default: '900', min: 1, max: 86400, doc: 'A client connection that moves no byte for this long while a request is open is closed (idle, not total).' },
+  KEEP_ALIVE_TIMEOUT_SEC: { type: 'int', default: '70', min: 65, max: 3600, doc: 'Idle keep-alive timeout of client connections (above a load balancer\'s 60 s).' },
+  CORS_ALLOWED_ORIGINS: { type: 'list', doc: 'Origins always granted credentialed CORS and reserved-port WebSockets (e.g. a dashboard).' },
+  COOKIE_DOMAIN: { type: 'string', doc: 'Compatibility: may widen only base-domain login cookies and the warning-accept cookie, never a session.' },
+  TOOLBOX_ONLY_MODE: { type: 'bool', default: 'false', doc: 'Serve only port 2280 on preview hosts (others 404).' },
+  PREVIEW_WARNING_ENABLED: { type: 'bool', default: 'false', doc: 'Show the preview warning page on a browser\'s first navigation (next issue).' },
+  ENABLE_TLS: { type: 'bool', default: 'false', doc: 'Serve HTTPS on PROXY_PORT with TLS_CERT_FILE / TLS_KEY_FILE.' },
+  TLS_CERT_FILE: { type: 'path', doc: 'PEM certificate chain (required with ENABLE_TLS).' },
+  TLS_KEY_FILE: { type: 'path', doc: 'PEM private key (required with ENABLE_TLS).' },
+  METRICS_PORT: { type: 'port', doc: 'Port for Prometheus `GET /metrics` (never on PROXY_PORT). Unset: no metrics listener.' },
+  OIDC_CLIENT_ID: { type: 'string', doc: 'OIDC client id for browser login (falls back to the API\'s /config).' },
+  OIDC_CLIENT_SECRET: { type: 'secret', doc: 'OIDC client secret.' },
+  OIDC_DOMAIN: { type: 'url', doc: 'OIDC issuer URL (discovery).' },
+  OIDC_PUBLIC_DOMAIN: { type: 'url', doc: 'Issuer URL as browsers reach it, when it differs from OIDC_DOMAIN.' },
+  OIDC_AUDIENCE: { type: 'string', doc: 'Sent as the `audience` parameter of the authorize request.' },
+  REDIS_HOST: { type: 'string', doc: 'Shared cache (later issue): accepted and validated, not used yet.' },
+  REDIS_PORT: { type: 'port', default: '6379', doc: 'Redis port.' },
+  REDIS_USERNAME: { type: 'string', doc: 'Redis user.' },
+  REDIS_PASSWORD: { type: 'secret', doc: 'Redis password.' },
+  REDIS_TLS: { type: 'bool', default: 'false', doc: 'Use TLS to Redis.' },
+  SHUTDOWN_TIMEOUT_SEC: { type: 'int', default: '30', min: 0, max: 3600, doc: 'Time in-flight requests get to finish after a SIGTERM/SIGINT before remaining connections are closed.' },
+  SHUTDOWN_DELAY_SEC: { type: 'int', default: '0', min: 0, max: 600, doc: 'Pre-stop delay: keep serving (readiness false) this long after the signal before draining.' },
+  CACHE_MAX_ENTRIES: { type: 'int', default: '50000', min: 100, max: 10_000_000, doc: 'Bound of each control-plane answer cache.' },
+  LOG_LEVEL: { type: 'level', default: 'info', doc: 'trace | debug | info | warn | error | fatal | silent.' },
+} as const satisfies Record<string, KeySpec>
+
+export type ConfigKey = keyof typeof KEYS
+
+/** Keys whose values are masked wherever configuration is printed. */
+export function isSecretKey(key: ConfigKey): boolean {
+  return KEYS[key].type === 'secret'
+}

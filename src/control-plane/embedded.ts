@@ -1,0 +1,95 @@
+import { watchFile, unwatchFile, type Stats } from 'node:fs'
+import { readRegistry, type Registry } from './registry.js'
+import { shareLinkKey, verifyShareLink } from './share-link.js'
+import type { BuildLogSource, ControlPlane, OidcSettings, Runner } from './types.js'
+
+export interface EmbeddedControlPlaneOptions {
+  readonly file: string
+  readonly secret: string
+  readonly onReloadError?: (err: Error) => void
+  readonly pollIntervalMs?: number
+}
+
+/**
+ * A control plane read from a file, so the gateway runs with no Daytona at all. The file is
+ * polled (stat, every 500 ms: works on every filesystem, unlike fs.watch) and re-read on change;
+ * a broken edit keeps the previous registry and is reported.
+ */
+export class EmbeddedControlPlane implements ControlPlane {
+  readonly kind = 'embedded' as const
+  #file: string
+  #registry: Registry
+  #key: Buffer
+  #listeners = new Set<(sandboxId: string | null) => void>()
+  #onReloadError: ((err: Error) => void) | undefined
+  /** Last-activity posts received, for tests and the demo (sandbox id → count). */
+  readonly activity = new Map<string, number>()
+
+  constructor(options: EmbeddedControlPlaneOptions) {
+    this.#file = options.file
+    this.#registry = readRegistry(options.file)
+    this.#key = shareLinkKey(options.secret)
+    this.#onReloadError = options.onReloadError
+    watchFile(this.#file, { interval: options.pollIntervalMs ?? 500, persistent: false }, (cur: Stats, prev: Stats) => {
+      if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) this.reload()
+    })
+  }
+
+  get registry(): Registry {
+    return this.#registry
+  }
+
+  /** Re-reads the file now; listeners drop their cached answers. */
+  reload(): void {
+    try {
+      this.#registry = readRegistry(this.#file)
+    } catch (err) {
+      this.#onReloadError?.(err as Error)
+      return
+    }
+    for (const l of this.#listeners) l(null)
+  }
+
+  onChange(listener: (sandboxId: string | null) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  async isPublic(sandboxId: string): Promise<boolean> {
+    return this.#registry.sandboxes.get(sandboxId)?.public === true
+  }
+
+  async validatePreviewToken(sandboxId: string, token: string): Promise<boolean> {
+    return this.#registry.sandboxes.get(sandboxId)?.previewTokens.has(token) === true
+  }
+
+  async hasAccess(sandboxId: string, bearer: string): Promise<boolean> {
+    return this.#registry.sandboxes.get(sandboxId)?.accessTokens.has(bearer) === true
+  }
+
+  async sandboxIdFromSignedToken(token: string, port: number): Promise<string | null> {
+    const found = verifyShareLink(this.#key, token, port, this.#registry.sandboxes.keys())
+    if (found === null || this.#registry.revokedLinks.has(found.linkId)) return null
+    return found.sandboxId
+  }
+
+  async runnerBySandbox(sandboxId: string): Promise<Runner | null> {
+    return this.#registry.sandboxes.get(sandboxId)?.runner ?? null
+  }
+
+  async postLastActivity(sandboxId: string): Promise<void> {
+    this.activity.set(sandboxId, (this.activity.get(sandboxId) ?? 0) + 1)
+  }
+
+  async oidcSettings(): Promise<OidcSettings | null> {
+    return null
+  }
+
+  async buildLogSource(): Promise<BuildLogSource | null> {
+    return null // build logs exist only on a Daytona platform
+  }
+
+  async close(): Promise<void> {
+    unwatchFile(this.#file)
+  }
+}

@@ -1,0 +1,203 @@
+import { Pool, type Dispatcher } from 'undici'
+import { GatewayError } from '../errors.js'
+import { isLabelChars } from '../routing/preview-host.js'
+import { DEFAULT_RETRY, backoffMs, isFailureStatus, type RetryPolicy } from './retry.js'
+import type { BuildLogSource, ControlPlane, OidcSettings, Runner } from './types.js'
+
+export interface HttpControlPlaneOptions {
+  readonly apiUrl: string
+  readonly apiKey: string
+  readonly timeoutMs: number
+  readonly retry?: RetryPolicy
+  readonly onCall?: (call: string, outcome: 'ok' | 'no' | 'failure', durationMs: number, tries: number) => void
+}
+
+interface Reply {
+  readonly status: number
+  readonly body: string
+}
+
+class AttemptFailed extends Error {}
+
+/** Percent-encodes one path segment after a charset check (SPEC §6: ids and tokens are checked). */
+function segment(value: string): string {
+  if (!isLabelChars(value)) throw new GatewayError('BAD_REQUEST')
+  return value
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) { reject(signal.reason); return }
+    const t = setTimeout(done, ms)
+    function done(): void { signal?.removeEventListener('abort', onAbort); resolve() }
+    function onAbort(): void { clearTimeout(t); reject(signal?.reason) }
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+function parseJson(text: string): unknown {
+  try { return JSON.parse(text) } catch { return undefined }
+}
+
+/**
+ * The Daytona API over one undici keep-alive Pool. Each try holds its own timer: on Node 20 a
+ * signal from AbortSignal.any() over AbortSignal.timeout() can be collected and never fire
+ * (nodejs/node#55428, nodejs/undici#3644), so a hung API would hang requests forever.
+ */
+export class HttpControlPlane implements ControlPlane {
+  readonly kind = 'daytona' as const
+  #pool: Pool
+  #prefix: string
+  #auth: string
+  #timeoutMs: number
+  #retry: RetryPolicy
+  #onCall: HttpControlPlaneOptions['onCall']
+
+  constructor(options: HttpControlPlaneOptions) {
+    const url = new URL(options.apiUrl)
+    this.#prefix = url.pathname.replace(/\/+$/, '')
+    this.#pool = new Pool(url.origin, {
+      connections: 64,
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 600_000,
+      connectTimeout: options.timeoutMs,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+    })
+    this.#auth = `Bearer ${options.apiKey}`
+    this.#timeoutMs = options.timeoutMs
+    this.#retry = options.retry ?? DEFAULT_RETRY
+    this.#onCall = options.onCall
+  }
+
+  async #attempt(method: 'GET' | 'POST', path: string, auth: string, signal: AbortSignal | undefined): Promise<Reply> {
+    const controller = new AbortController()
+    const timer = setTimeout(() => controller.abort(new AttemptFailed('timeout')), this.#timeoutMs)
+    const onAbort = (): void => controller.abort(signal?.reason)
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      const opts: Dispatcher.RequestOptions = {
+        method,
+        path: this.#prefix + path,
+        headers: { authorization: auth, accept: 'application/json' },
+        signal: controller.signal,
+      }
+      if (method === 'POST') { opts.body = ''; (opts.headers as Record<string, string>)['content-type'] = 'application/json' }
+      const res = await this.#pool.request(opts)
+      const body = await res.body.text()
+      return { status: res.statusCode, body }
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason ?? err
+      throw new AttemptFailed('request failed', { cause: err })
+    } finally {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
+  /** Definite replies (2xx, or a 4xx other than 408/429) are returned; failures retried, then thrown. */
+  async #call(name: string, method: 'GET' | 'POST', path: string, signal?: AbortSignal, auth: string = this.#auth): Promise<Reply> {
+    const started = performance.now()
+    let lastCause: unknown
+    for (let attempt = 0; attempt < this.#retry.tries; attempt++) {
+      if (attempt > 0) await sleep(backoffMs(this.#retry, attempt), signal)
+      try {
+        const reply = await this.#attempt(method, path, auth, signal)
+        if (!isFailureStatus(this.#retry, reply.status)) {
+          this.#onCall?.(name, reply.status < 300 ? 'ok' : 'no', performance.now() - started, attempt + 1)
+          return reply
+        }
+        lastCause = new Error(`status ${reply.status}`)
+      } catch (err) {
+        if (!(err instanceof AttemptFailed)) throw err // cancelled: nobody waits any more
+        lastCause = err.cause ?? err
+      }
+    }
+    this.#onCall?.(name, 'failure', performance.now() - started, this.#retry.tries)
+    throw new GatewayError('CONTROL_PLANE_UNAVAILABLE', { cause: lastCause })
+  }
+
+  async #bool(name: string, path: string, signal?: AbortSignal, auth?: string): Promise<boolean> {
+    const r = await this.#call(name, 'GET', path, signal, auth)
+    return r.status >= 200 && r.status < 300 && parseJson(r.body) === true
+  }
+
+  isPublic(sandboxId: string, signal?: AbortSignal): Promise<boolean> {
+    return this.#bool('is_public', `/preview/${segment(sandboxId)}/public`, signal)
+  }
+
+  validatePreviewToken(sandboxId: string, token: string, signal?: AbortSignal): Promise<boolean> {
+    return this.#bool('validate_token', `/preview/${segment(sandboxId)}/validate/${encodeURIComponent(token)}`, signal)
+  }
+
+  hasAccess(sandboxId: string, bearer: string, signal?: AbortSignal): Promise<boolean> {
+    return this.#bool('has_access', `/preview/${segment(sandboxId)}/access`, signal, `Bearer ${bearer}`)
+  }
+
+  async sandboxIdFromSignedToken(token: string, port: number, signal?: AbortSignal): Promise<string | null> {
+    const r = await this.#call('signed_token', 'GET', `/preview/${segment(token)}/${port}/sandbox-id`, signal)
+    if (r.status >= 300) return null
+    const v = parseJson(r.body)
+    const id = typeof v === 'string' ? v : r.body.trim()
+    return isLabelChars(id) ? id : null
+  }
+
+  async runnerBySandbox(sandboxId: string, signal?: AbortSignal): Promise<Runner | null> {
+    const r = await this.#call('runner_by_sandbox', 'GET', `/runners/by-sandbox/${segment(sandboxId)}`, signal)
+    if (r.status >= 300) return null
+    return toRunner(parseJson(r.body))
+  }
+
+  async postLastActivity(sandboxId: string): Promise<void> {
+    try {
+      await this.#call('last_activity', 'POST', `/sandbox/${segment(sandboxId)}/last-activity`)
+    } catch { /* detached and best-effort: counted by onCall */ }
+  }
+
+  async oidcSettings(signal?: AbortSignal): Promise<OidcSettings | null> {
+    const r = await this.#call('config', 'GET', '/config', signal)
+    if (r.status >= 300) return null
+    const v = parseJson(r.body) as { oidc?: { issuer?: unknown; clientId?: unknown; audience?: unknown } } | undefined
+    const o = v?.oidc
+    if (o === undefined || o === null || typeof o !== 'object') return null
+    return {
+      ...(typeof o.issuer === 'string' ? { issuer: o.issuer } : {}),
+      ...(typeof o.clientId === 'string' ? { clientId: o.clientId } : {}),
+      ...(typeof o.audience === 'string' ? { audience: o.audience } : {}),
+    }
+  }
+
+  async buildLogSource(kind: 'sandbox' | 'snapshot', id: string, bearer: string, signal?: AbortSignal): Promise<BuildLogSource | null> {
+    const path = kind === 'sandbox' ? `/sandbox/${segment(id)}` : `/snapshots/${encodeURIComponent(id)}`
+    const r = await this.#call(kind === 'sandbox' ? 'get_sandbox' : 'get_snapshot', 'GET', path, signal, `Bearer ${bearer}`)
+    if (r.status >= 300) return null
+    const v = parseJson(r.body) as { buildInfo?: { snapshotRef?: unknown }; ref?: unknown; runnerId?: unknown; initialRunnerId?: unknown } | undefined
+    if (v === undefined || v === null) return null
+    const ref = kind === 'sandbox' ? v.buildInfo?.snapshotRef : v.ref
+    const runnerId = kind === 'sandbox' ? v.runnerId : (v.initialRunnerId ?? v.runnerId)
+    if (typeof ref !== 'string' || typeof runnerId !== 'string' || !isLabelChars(runnerId)) return null
+    const rr = await this.#call('runner_full', 'GET', `/runners/${runnerId}/full`, signal)
+    if (rr.status >= 300) return null
+    const runner = parseJson(rr.body) as { apiUrl?: unknown; apiKey?: unknown } | undefined
+    if (typeof runner?.apiUrl !== 'string' || typeof runner.apiKey !== 'string') return null
+    return { apiUrl: runner.apiUrl, apiKey: runner.apiKey, snapshotRef: ref }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close()
+  }
+}
+
+/** Validates a RunnerFull JSON: proxyUrl must be an http(s) URL. */
+export function toRunner(v: unknown): Runner | null {
+  if (v === null || typeof v !== 'object') return null
+  const o = v as Record<string, unknown>
+  const proxyUrl = typeof o.proxyUrl === 'string' ? o.proxyUrl : undefined
+  if (proxyUrl === undefined || !/^https?:\/\//i.test(proxyUrl)) return null
+  return {
+    ...(typeof o.id === 'string' ? { id: o.id } : {}),
+    proxyUrl: proxyUrl.replace(/\/+$/, ''),
+    apiKey: typeof o.apiKey === 'string' ? o.apiKey : '',
+    ...(typeof o.apiUrl === 'string' ? { apiUrl: o.apiUrl } : {}),
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * The one table of gateway errors (SPEC §7). A code, once shipped, never changes meaning.
+ * Internal detail goes in `cause`; it is never rendered and only logged after redaction.
+ */
+export type GatewayErrorCode =
+  | 'INVALID_HOST'
+  | 'NOT_FOUND'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'BAD_REQUEST'
+  | 'HEADERS_TOO_LARGE'
+  | 'REQUEST_TIMEOUT'
+  | 'UPSTREAM_UNREACHABLE'
+  | 'UPSTREAM_TIMEOUT'
+  | 'CONTROL_PLANE_UNAVAILABLE'
+  | 'OVERLOADED'
+  | 'INTERNAL'
+
+export interface ErrorRow {
+  readonly status: number
+  readonly error: string
+  readonly message: string
+}
+
+export const ERRORS: Readonly<Record<GatewayErrorCode, ErrorRow>> = Object.freeze({
+  INVALID_HOST: { status: 404, error: 'Not Found', message: 'This host is not a preview of this gateway.' },
+  NOT_FOUND: { status: 404, error: 'Not Found', message: 'No such route.' },
+  UNAUTHORIZED: { status: 401, error: 'Unauthorized', message: 'A valid preview credential is required: a preview token, a bearer token, a signed link or a session.' },
+  FORBIDDEN: { status: 403, error: 'Forbidden', message: 'The credential is valid but this request is not allowed here.' },
+  BAD_REQUEST: { status: 400, error: 'Bad Request', message: 'The request is malformed or ambiguous.' },
+  HEADERS_TOO_LARGE: { status: 431, error: 'Request Header Fields Too Large', message: 'Request headers exceed 16 KiB.' },
+  REQUEST_TIMEOUT: { status: 408, error: 'Request Timeout', message: 'The request headers did not arrive in time.' },
+  UPSTREAM_UNREACHABLE: { status: 502, error: 'Bad Gateway', message: 'The sandbox did not accept the connection. Is the sandbox running and the port listening?' },
+  UPSTREAM_TIMEOUT: { status: 504, error: 'Gateway Timeout', message: 'The sandbox did not answer in time.' },
+  CONTROL_PLANE_UNAVAILABLE: { status: 502, error: 'Bad Gateway', message: 'The sandbox platform could not be reached; try again shortly.' },
+  OVERLOADED: { status: 503, error: 'Service Unavailable', message: 'The gateway is overloaded; try again shortly.' },
+  INTERNAL: { status: 500, error: 'Internal Server Error', message: 'The gateway failed to handle the request.' },
+})
+
+export class GatewayError extends Error {
+  readonly code: GatewayErrorCode
+  readonly status: number
+  constructor(code: GatewayErrorCode, options?: { cause?: unknown; status?: number }) {
+    super(ERRORS[code].message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'GatewayError'
+    this.code = code
+    this.status = options?.status ?? ERRORS[code].status
+  }
+}
+
+export function isGatewayError(err: unknown): err is GatewayError {
+  return err instanceof GatewayError
+}

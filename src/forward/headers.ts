@@ -1,0 +1,129 @@
+import { stripGatewayCookies, isGatewayCookie } from '../auth/cookies.js'
+
+/** RFC 9110 §7.6.1 hop-by-hop fields, plus Proxy-Connection (legacy) — never forwarded. */
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'proxy-authorization', 'proxy-authenticate',
+])
+
+/** Request headers the gateway sets itself, consumes, or that undici must not see. */
+const REQUEST_DROP: ReadonlySet<string> = new Set([
+  'host', 'expect', 'x-daytona-authorization', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-for',
+  'x-daytona-preview-token',
+  // SPEC §6 steering headers: consumed here.
+  'x-daytona-skip-last-activity-update', 'x-daytona-disable-cors', 'x-daytona-skip-preview-warning',
+])
+
+export interface UpstreamHeaderOptions {
+  /** Drop Authorization: the gateway examined it as a credential (SPEC §3). */
+  readonly dropAuthorization: boolean
+  /** Keep `Upgrade`/`Connection: upgrade` (WebSocket handshakes). */
+  readonly upgrade: boolean
+  readonly runnerKey: string | undefined
+  readonly forwardedHost: string
+  readonly forwardedProto: string
+  readonly remoteAddress: string
+}
+
+/** Names listed in a Connection header are hop-by-hop for this message (RFC 9110 §7.6.1). */
+function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+  let out: Set<string> | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).length === 10 && (raw[i] as string).toLowerCase() === 'connection') {
+      for (const t of (raw[i + 1] as string).split(',')) {
+        const name = t.trim().toLowerCase()
+        if (name !== '' && name !== 'upgrade' && name !== 'close' && name !== 'keep-alive') (out ??= new Set()).add(name)
+      }
+    }
+  }
+  return out
+}
+
+/** Flat [name, value, …] for undici: the client's headers less everything the gateway owns. */
+export function buildUpstreamHeaders(raw: readonly string[], o: UpstreamHeaderOptions): string[] {
+  const out: string[] = []
+  const listed = connectionTokens(raw)
+  let xff: string | undefined
+  let upgradeValue: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    const value = raw[i + 1] as string
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP.has(lower)) {
+      if (o.upgrade && lower === 'upgrade') upgradeValue = value
+      continue
+    }
+    if (REQUEST_DROP.has(lower)) {
+      if (lower === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`
+      continue
+    }
+    if (listed?.has(lower)) continue
+    if (lower === 'authorization' && o.dropAuthorization) continue
+    if (lower === 'cookie') {
+      const kept = stripGatewayCookies(value)
+      if (kept !== '') out.push(name, kept)
+      continue
+    }
+    out.push(name, value)
+  }
+  if (o.runnerKey !== undefined) out.push('X-Daytona-Authorization', `Bearer ${o.runnerKey}`)
+  out.push('X-Forwarded-Host', o.forwardedHost, 'X-Forwarded-Proto', o.forwardedProto)
+  out.push('X-Forwarded-For', xff === undefined ? o.remoteAddress : `${xff}, ${o.remoteAddress}`)
+  if (upgradeValue !== undefined) out.push('Connection', 'Upgrade', 'Upgrade', upgradeValue)
+  return out
+}
+
+/** What the gateway does to the upstream's response headers. */
+export interface ResponseHeaderOptions {
+  /** Replace the app's Access-Control-* with these (or just remove them, when empty). */
+  readonly cors: readonly string[] | null
+  readonly setCookie: string | undefined
+  /** Toolbox route: prefix for 3xx `Location` paths (SPEC §6), or undefined. */
+  readonly locationPrefix: string | undefined
+  readonly status: number
+}
+
+/** Set-Cookie of the app: gateway names dropped; a Domain attribute removed (host-only). */
+export function filterSetCookie(value: string): string | null {
+  const eq = value.indexOf('=')
+  const semi = value.indexOf(';')
+  const name = value.slice(0, eq === -1 || (semi !== -1 && semi < eq) ? (semi === -1 ? value.length : semi) : eq).trim()
+  if (isGatewayCookie(name)) return null
+  if (semi === -1 || !/;\s*domain\s*=/i.test(value)) return value
+  // Remove `; Domain=…`: on a shared preview domain it would spread the cookie to sibling sandboxes.
+  return value.replace(/;\s*domain\s*=[^;]*/gi, '')
+}
+
+/** Flat string array for res.writeHead: hop-by-hop removed, cookies filtered, CORS replaced. */
+export function buildResponseHeaders(raw: readonly Buffer[], o: ResponseHeaderOptions): string[] {
+  const out: string[] = []
+  let listed: Set<string> | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1')
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      for (const t of (raw[i + 1] as Buffer).toString('latin1').split(',')) {
+        const n = t.trim().toLowerCase()
+        if (n !== '') (listed ??= new Set()).add(n)
+      }
+    }
+  }
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1')
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue
+    let value = (raw[i + 1] as Buffer).toString('latin1')
+    if (lower === 'set-cookie') {
+      const v = filterSetCookie(value)
+      if (v === null) continue
+      value = v
+    } else if (o.cors !== null && lower.startsWith('access-control-')) {
+      continue
+    } else if (lower === 'location' && o.locationPrefix !== undefined && o.status >= 300 && o.status < 400) {
+      if (value.charCodeAt(0) === 47 && value.charCodeAt(1) !== 47 && !value.startsWith(o.locationPrefix)) value = o.locationPrefix + value
+    }
+    out.push(name, value)
+  }
+  if (o.cors !== null) for (let i = 0; i < o.cors.length; i++) out.push(o.cors[i] as string)
+  if (o.setCookie !== undefined) out.push('Set-Cookie', o.setCookie)
+  return out
+}

@@ -1,0 +1,260 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Agent, type Dispatcher } from 'undici'
+import { sendError } from '../listener/respond.js'
+import { buildResponseHeaders, type ResponseHeaderOptions } from './headers.js'
+import type { GatewayErrorCode } from '../errors.js'
+
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'other'
+
+/** Where one request goes: an origin and the raw path+query (already built, SPEC §6). */
+export interface ForwardTarget {
+  readonly origin: string
+  readonly path: string
+}
+
+export interface ForwardContext {
+  readonly sandboxId: string
+  readonly response: ResponseHeaderOptions
+  /** Connection refused or reset: the runner cache entry is dropped (SPEC §5). */
+  readonly onRunnerRefused: (sandboxId: string) => void
+  /** Called once when the exchange ends (status 499 when the client went away). */
+  readonly onDone?: (status: number, bytesOut: number, upstreamStatus: number, error: UpstreamErrorKind | undefined) => void
+  /** Counts bytes moved, for the last-activity heartbeat of long responses. */
+  readonly onStreamOpen?: (stream: HttpExchange) => void
+  readonly onStreamClose?: (stream: HttpExchange) => void
+}
+
+export interface HttpForwarderOptions {
+  readonly upstreamTimeoutMs: number
+  readonly idleTimeoutMs: number
+  readonly onUpstreamError?: (kind: UpstreamErrorKind) => void
+}
+
+/** Connect failures worth a brief retry (a dev server still starting): nothing was sent. */
+const CONNECT_ERRORS: ReadonlySet<string> = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'])
+const RESET_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE'])
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
+const CONNECT_RETRY_DELAYS_MS = [50, 150, 300] as const
+const kExchange = Symbol('exchange')
+
+type Tracked = ServerResponse & { [kExchange]?: HttpExchange }
+
+class HeadersTimeoutError extends Error {
+  readonly code = 'GW_HEADERS_TIMEOUT'
+}
+
+function errorCode(err: unknown): string {
+  const e = err as { code?: string; cause?: { code?: string } }
+  return e?.code ?? e?.cause?.code ?? ''
+}
+
+/** Module-level listeners (ws style): per-request state is reached through a symbol, no closures. */
+function resOnDrain(this: Tracked): void {
+  this[kExchange]?.resumeUpstream()
+}
+
+function resOnClose(this: Tracked): void {
+  this[kExchange]?.clientClosed()
+}
+
+function onHeadersTimeout(exchange: HttpExchange): void {
+  exchange.abort(new HeadersTimeoutError('upstream headers timeout'))
+}
+
+function retryLater(exchange: HttpExchange): void {
+  exchange.dispatch()
+}
+
+/**
+ * One proxied exchange: an undici dispatch handler (legacy raw-header interface, no wrapping)
+ * that pipes the upstream response into the ServerResponse with explicit backpressure:
+ * `write() === false` pauses undici, `'drain'` resumes it.
+ */
+export class HttpExchange implements Dispatcher.DispatchHandler {
+  readonly sandboxId: string
+  #forwarder: HttpForwarder
+  #req: IncomingMessage
+  #res: Tracked
+  #opts: Dispatcher.DispatchOptions
+  #ctx: ForwardContext
+  #abort: ((err?: Error) => void) | undefined
+  #resume: (() => void) | undefined
+  #headersTimer: NodeJS.Timeout | undefined
+  #attempt = 0
+  #upstreamStatus = 0
+  #bytesOut = 0
+  #finished = false
+  #streaming = false
+
+  constructor(forwarder: HttpForwarder, req: IncomingMessage, res: ServerResponse, opts: Dispatcher.DispatchOptions, ctx: ForwardContext) {
+    this.#forwarder = forwarder
+    this.#req = req
+    this.#res = res as Tracked
+    this.#opts = opts
+    this.#ctx = ctx
+    this.sandboxId = ctx.sandboxId
+    this.#res[kExchange] = this
+    this.#res.on('drain', resOnDrain)
+    this.#res.on('close', resOnClose)
+  }
+
+  bytesMoved(): number {
+    return this.#bytesOut + (this.#req.socket?.bytesRead ?? 0)
+  }
+
+  dispatch(): void {
+    if (this.#finished) return
+    this.#forwarder.agent.dispatch(this.#opts, this)
+  }
+
+  abort(err: Error): void {
+    this.#abort?.(err)
+  }
+
+  resumeUpstream(): void {
+    const r = this.#resume
+    this.#resume = undefined
+    r?.()
+  }
+
+  clientClosed(): void {
+    if (this.#finished) return
+    // Client gone before the end: abort upstream (SPEC §6), record 499, write nothing.
+    this.#abort?.(new Error('client closed'))
+    this.#finish(499, undefined)
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort
+    if (this.#finished) abort(new Error('client closed'))
+  }
+
+  onRequestSent(): void {
+    // SPEC §6: the header clock starts once the request body is fully sent.
+    if (this.#forwarder.upstreamTimeoutMs > 0) {
+      this.#headersTimer = setTimeout(onHeadersTimeout, this.#forwarder.upstreamTimeoutMs, this)
+    }
+  }
+
+  onResponseStarted(): void {}
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true // 1xx: Node writes its own 100-continue; others are dropped
+    if (this.#headersTimer !== undefined) { clearTimeout(this.#headersTimer); this.#headersTimer = undefined }
+    this.#upstreamStatus = statusCode
+    if (this.#finished) return false
+    const headers = buildResponseHeaders(rawHeaders, { ...this.#ctx.response, status: statusCode })
+    this.#res.writeHead(statusCode, statusText || undefined, headers)
+    this.#resume = resume
+    this.#streaming = true
+    this.#ctx.onStreamOpen?.(this)
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.#bytesOut += chunk.length
+    if (this.#finished) return false
+    const ok = this.#res.write(chunk)
+    return ok
+  }
+
+  onComplete(): void {
+    if (this.#finished) return
+    this.#res.end()
+    this.#finish(this.#upstreamStatus, undefined)
+  }
+
+  onError(err: Error): void {
+    if (this.#headersTimer !== undefined) { clearTimeout(this.#headersTimer); this.#headersTimer = undefined }
+    if (this.#finished) return
+    const code = errorCode(err)
+    const res = this.#res
+    if (res.headersSent) {
+      // Failure after headers: cut the connection, never append an error body (Caddy's rule).
+      res.destroy()
+      this.#finish(this.#upstreamStatus, 'reset')
+      return
+    }
+    if (CONNECT_ERRORS.has(code) || RESET_ERRORS.has(code)) this.#ctx.onRunnerRefused(this.sandboxId)
+    if (this.#canRetry(code)) {
+      const delay = CONNECT_RETRY_DELAYS_MS[this.#attempt++] as number
+      this.#abort = undefined
+      setTimeout(retryLater, delay, this)
+      return
+    }
+    let kind: UpstreamErrorKind
+    let gw: GatewayErrorCode
+    if (err instanceof HeadersTimeoutError || code === 'UND_ERR_HEADERS_TIMEOUT') { kind = 'timeout'; gw = 'UPSTREAM_TIMEOUT' }
+    else if (CONNECT_ERRORS.has(code)) { kind = 'connect'; gw = 'UPSTREAM_UNREACHABLE' }
+    else if (RESET_ERRORS.has(code)) { kind = 'reset'; gw = 'UPSTREAM_UNREACHABLE' }
+    else { kind = 'other'; gw = 'UPSTREAM_UNREACHABLE' }
+    this.#forwarder.onUpstreamError?.(kind)
+    sendError(this.#req, res, gw)
+    this.#finish(res.statusCode, kind)
+  }
+
+  /** Retry only when no byte of the request can have reached the app, or it is idempotent with no body. */
+  #canRetry(code: string): boolean {
+    if (this.#attempt >= CONNECT_RETRY_DELAYS_MS.length) return false
+    const bodyUntouched = this.#opts.body == null || !this.#req.readableDidRead
+    if (CONNECT_ERRORS.has(code)) return bodyUntouched
+    if (RESET_ERRORS.has(code)) return this.#attempt === 0 && this.#opts.body == null && IDEMPOTENT.has(this.#opts.method)
+    return false
+  }
+
+  #finish(status: number, error: UpstreamErrorKind | undefined): void {
+    if (this.#finished) return
+    this.#finished = true
+    if (this.#headersTimer !== undefined) { clearTimeout(this.#headersTimer); this.#headersTimer = undefined }
+    this.#res.removeListener('drain', resOnDrain)
+    this.#res.removeListener('close', resOnClose)
+    this.#res[kExchange] = undefined
+    if (this.#streaming) this.#ctx.onStreamClose?.(this)
+    this.#ctx.onDone?.(status, this.#bytesOut, this.#upstreamStatus, error)
+  }
+}
+
+/** HTTP forwarding over one undici Agent (a keep-alive pool per runner origin). */
+export class HttpForwarder {
+  readonly agent: Agent
+  readonly upstreamTimeoutMs: number
+  readonly onUpstreamError: ((kind: UpstreamErrorKind) => void) | undefined
+
+  constructor(options: HttpForwarderOptions) {
+    this.upstreamTimeoutMs = options.upstreamTimeoutMs
+    this.onUpstreamError = options.onUpstreamError
+    this.agent = new Agent({
+      connections: null,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 600_000,
+      connectTimeout: 10_000,
+      // Our own header timer starts when the body is sent; undici's own counts differently.
+      headersTimeout: 0,
+      bodyTimeout: options.idleTimeoutMs,
+      maxHeaderSize: 64 * 1024,
+      strictContentLength: true,
+    })
+  }
+
+  forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget, headers: string[], ctx: ForwardContext): HttpExchange {
+    const method = req.method ?? 'GET'
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined
+    const opts: Dispatcher.DispatchOptions = {
+      origin: target.origin,
+      path: target.path,
+      method: method as Dispatcher.HttpMethod,
+      headers,
+      body: hasBody ? req : null,
+      upgrade: null,
+      headersTimeout: 0,
+    }
+    const exchange = new HttpExchange(this, req, res, opts, ctx)
+    exchange.dispatch()
+    return exchange
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close()
+  }
+}

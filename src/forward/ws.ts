@@ -1,0 +1,114 @@
+import { connect as netConnect, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
+import { pipeline } from 'node:stream'
+import type { Duplex } from 'node:stream'
+import { sendRawError } from '../listener/respond.js'
+import type { LiveStream } from '../resolve/activity.js'
+
+/** Where an upgrade goes: the runner origin and the raw request target. */
+export interface UpgradeTarget {
+  readonly origin: string
+  readonly path: string
+}
+
+export interface UpgradeContext {
+  readonly sandboxId: string
+  readonly onRunnerRefused: (sandboxId: string) => void
+  readonly onOpen?: (tunnel: WsTunnel) => void
+  readonly onClose?: (tunnel: WsTunnel) => void
+}
+
+const kTunnel = Symbol('tunnel')
+type TunnelSocket = Socket & { [kTunnel]?: WsTunnel }
+
+function upstreamOnConnect(this: TunnelSocket): void {
+  this[kTunnel]?.connected()
+}
+
+function upstreamOnEarlyError(this: TunnelSocket, err: Error): void {
+  this[kTunnel]?.failed(err)
+}
+
+function pipelineDone(this: WsTunnel, err: Error | null | undefined): void {
+  this.ended(err)
+}
+
+/**
+ * A WebSocket (or any Upgrade) after authentication: the handshake is written to the runner as
+ * raw bytes, the upgrade `head` replayed, then both sockets are joined with stream.pipeline;
+ * the runner's 101 (subprotocol, extensions) flows back untouched. An error on either side
+ * destroys both. No per-message work happens here.
+ */
+export class WsTunnel implements LiveStream {
+  readonly sandboxId: string
+  #client: Duplex & Partial<Socket>
+  #upstream: TunnelSocket
+  #head: Buffer
+  #handshake: string
+  #ctx: UpgradeContext
+  #open = false
+  #pipes = 0
+
+  constructor(client: Duplex, head: Buffer, target: UpgradeTarget, headers: readonly string[], method: string, ctx: UpgradeContext) {
+    this.sandboxId = ctx.sandboxId
+    this.#client = client as Duplex & Partial<Socket>
+    this.#head = head
+    this.#ctx = ctx
+    const url = new URL(target.origin)
+    const secure = url.protocol === 'https:'
+    const port = Number(url.port || (secure ? 443 : 80))
+    let hs = `${method} ${target.path} HTTP/1.1\r\nHost: ${url.host}\r\n`
+    for (let i = 0; i < headers.length; i += 2) hs += `${headers[i]}: ${headers[i + 1]}\r\n`
+    this.#handshake = hs + '\r\n'
+    const upstream = (secure
+      ? tlsConnect({ host: url.hostname, port, servername: url.hostname, ALPNProtocols: ['http/1.1'] })
+      : netConnect({ host: url.hostname, port })) as TunnelSocket
+    upstream[kTunnel] = this
+    upstream.setNoDelay(true)
+    upstream.once(secure ? 'secureConnect' : 'connect', upstreamOnConnect)
+    upstream.once('error', upstreamOnEarlyError)
+    this.#upstream = upstream
+    this.#client.setNoDelay?.(true)
+    this.#client.setTimeout?.(0)
+  }
+
+  bytesMoved(): number {
+    return (this.#upstream.bytesRead ?? 0) + (this.#upstream.bytesWritten ?? 0)
+  }
+
+  connected(): void {
+    const up = this.#upstream
+    up.removeListener('error', upstreamOnEarlyError)
+    if (this.#client.destroyed) { up.destroy(); return }
+    up.write(this.#handshake)
+    if (this.#head.length > 0) up.write(this.#head)
+    this.#open = true
+    this.#pipes = 2
+    pipeline(this.#client, up, pipelineDone.bind(this))
+    pipeline(up, this.#client, pipelineDone.bind(this))
+    this.#ctx.onOpen?.(this)
+  }
+
+  failed(err: Error): void {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ECONNREFUSED' || code === 'ECONNRESET') this.#ctx.onRunnerRefused(this.sandboxId)
+    this.#upstream.destroy()
+    sendRawError(this.#client as Socket, 'UPSTREAM_UNREACHABLE')
+  }
+
+  ended(_err: Error | null | undefined): void {
+    // Either direction ending tears down both: a half-open tunnel would leak.
+    this.#upstream.destroy()
+    this.#client.destroy()
+    if (--this.#pipes <= 0 && this.#open) {
+      this.#open = false
+      this.#ctx.onClose?.(this)
+    }
+  }
+
+  /** Shutdown: close both sockets. */
+  destroy(): void {
+    this.#upstream.destroy()
+    this.#client.destroy()
+  }
+}

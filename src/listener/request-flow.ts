@@ -1,0 +1,306 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { AuthChain, isReservedPort, type AuthDecision, type Credentials } from '../auth/chain.js'
+import { findCookie } from '../auth/cookies.js'
+import { SESSION_COOKIE_PREFIX } from '../auth/session.js'
+import type { Config } from '../config/load.js'
+import type { ControlPlane, Runner } from '../control-plane/types.js'
+import { isGatewayError, type GatewayErrorCode } from '../errors.js'
+import { buildUpstreamHeaders } from '../forward/headers.js'
+import { HttpForwarder, type ForwardContext } from '../forward/http.js'
+import { upstreamFor, type UpstreamBase } from '../forward/target.js'
+import { WsTunnel } from '../forward/ws.js'
+import type { ActivityTracker } from '../resolve/activity.js'
+import type { Resolver } from '../resolve/resolver.js'
+import { isLabelChars, parseHost, type PreviewHost } from '../routing/preview-host.js'
+import { QUERY_AUTH_KEY, findQueryParam, hasDotSegment, removeQueryParam, splitTarget, type RequestTarget } from '../routing/request-target.js'
+import { CorsPolicy, isPreflight } from './cors.js'
+import { sendError, sendJson, sendRawError } from './respond.js'
+
+export interface RequestFlowDeps {
+  readonly config: Config
+  readonly version: string
+  readonly controlPlane: ControlPlane
+  readonly resolver: Resolver
+  readonly auth: AuthChain
+  readonly http: HttpForwarder
+  readonly activity: ActivityTracker
+  readonly isReady: () => boolean
+  readonly onTunnelOpen: (t: WsTunnel) => void
+  readonly onTunnelClose: (t: WsTunnel) => void
+}
+
+/** What a request is after routing: a preview, the toolbox route, or already answered. */
+interface Routed {
+  readonly label: string
+  readonly port: number
+  readonly toolbox: boolean
+  /** Raw path after the route prefix (toolbox) or as received (preview). */
+  readonly path: string
+  readonly target: RequestTarget
+  readonly host: string
+}
+
+type Refusal = { readonly refuse: GatewayErrorCode; readonly status?: number }
+
+const TOOLBOX_PORT = 2280
+
+function hostHeaderCount(raw: readonly string[]): number {
+  let n = 0
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i] as string
+    if (k.length === 4 && k.toLowerCase() === 'host') n++
+  }
+  return n
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
+/**
+ * The request path, top to bottom: host router → authenticator chain → control plane (cached)
+ * → forwarder. Every failure becomes one code answered by respond.ts.
+ */
+export class RequestFlow {
+  #d: RequestFlowDeps
+  #cors: CorsPolicy
+  #proto: string
+
+  constructor(deps: RequestFlowDeps) {
+    this.#d = deps
+    this.#cors = new CorsPolicy(deps.config.corsAllowedOrigins, deps.config.domains)
+    this.#proto = deps.config.protocol
+  }
+
+  /** SPEC §1 and §6 checks shared by requests and upgrades. Base-domain answers go to `base`. */
+  #route(req: IncomingMessage): Routed | Refusal | { readonly base: string; readonly target: RequestTarget } {
+    // SPEC §6: two Host headers are ambiguous (Node keeps only the first in req.headers).
+    if (hostHeaderCount(req.rawHeaders) > 1) return { refuse: 'BAD_REQUEST' }
+    const host = req.headers.host
+    const t = splitTarget(req.url ?? '')
+    if (t === null) return { refuse: 'BAD_REQUEST' }
+    // SPEC §1: an absolute-form authority must equal Host, or one sandbox could be checked and another reached.
+    if (t.authority !== undefined && (host === undefined || t.authority.toLowerCase() !== host.toLowerCase())) return { refuse: 'BAD_REQUEST' }
+    const m = parseHost(host, this.#d.config.domains)
+    if (m.kind === 'invalid') return { refuse: 'INVALID_HOST' }
+    if (m.kind === 'base') return { base: m.baseDomain, target: t }
+    return this.#preview(m, t, host as string)
+  }
+
+  #preview(m: PreviewHost, t: RequestTarget, host: string): Routed | Refusal {
+    if (this.#d.config.toolboxOnly && m.port !== TOOLBOX_PORT) return { refuse: 'NOT_FOUND' }
+    if (hasDotSegment(t.path)) return { refuse: 'BAD_REQUEST' }
+    return { label: m.label, port: m.port, toolbox: false, path: t.path, target: t, host }
+  }
+
+  /** `/toolbox/{id}/{path}` on a base domain: port 2280 of that sandbox (SPEC §1). */
+  #toolbox(t: RequestTarget, host: string): Routed | Refusal | null {
+    if (!t.path.startsWith('/toolbox/')) return null
+    const rest = t.path.slice('/toolbox/'.length)
+    const slash = rest.indexOf('/')
+    const id = slash === -1 ? rest : rest.slice(0, slash)
+    if (!isLabelChars(id)) return { refuse: 'NOT_FOUND' }
+    const path = slash === -1 ? '' : rest.slice(slash)
+    if (hasDotSegment(path)) return { refuse: 'BAD_REQUEST' }
+    return { label: id, port: TOOLBOX_PORT, toolbox: true, path, target: t, host }
+  }
+
+  #credentials(req: IncomingMessage, r: Routed): Credentials {
+    const auth = header(req, 'authorization')
+    let bearer: string | undefined
+    if (auth !== undefined && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') bearer = auth.slice(7).trim()
+    return {
+      bearer,
+      previewToken: header(req, 'x-daytona-preview-token'),
+      queryKey: r.target.hasQuery ? findQueryParam(r.target.query, QUERY_AUTH_KEY) : undefined,
+      sessionCookie: findCookie(header(req, 'cookie'), SESSION_COOKIE_PREFIX + r.label),
+    }
+  }
+
+  /** Raw path + query for upstream, with only our auth parameter removed. */
+  #upstreamPath(b: UpstreamBase, r: Routed, c: Credentials): string {
+    let query = r.target.query
+    if (c.queryKey !== undefined) query = removeQueryParam(query, QUERY_AUTH_KEY)
+    const path = b.prefix + (r.path === '' && b.prefix === '' ? '/' : r.path)
+    return query === '' ? (r.target.hasQuery && c.queryKey === undefined ? path + '?' : path) : `${path}?${query}`
+  }
+
+  async #runner(sandboxId: string, waiter: ServerResponse | Duplex): Promise<Runner | null | Refusal> {
+    const cached = this.#d.resolver.runners.peek(sandboxId)
+    if (cached !== undefined) return cached
+    try {
+      return await this.#d.resolver.runner(sandboxId, waiter)
+    } catch (err) {
+      if (isGatewayError(err)) return { refuse: 'CONTROL_PLANE_UNAVAILABLE' }
+      throw err
+    }
+  }
+
+  readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.#handle(req, res).catch(() => { if (!res.headersSent && !res.destroyed) sendError(req, res, 'INTERNAL'); else res.destroy() })
+  }
+
+  readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    this.#handleUpgrade(req, socket, head).catch(() => socket.destroy())
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const routed = this.#route(req)
+    if ('refuse' in routed) return sendError(req, res, routed.refuse, routed.status === undefined ? undefined : { status: routed.status })
+    let r: Routed
+    if ('base' in routed) {
+      const t = routed.target
+      if (t.path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) return sendJson(res, 200, { status: 'ok', version: this.#d.version })
+      if (t.path === '/ready' && (req.method === 'GET' || req.method === 'HEAD')) {
+        return this.#d.isReady() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'draining' })
+      }
+      const tb = this.#toolbox(t, req.headers.host as string)
+      if (tb === null) {
+        if (req.method === 'GET') {
+          const bl = /^\/(sandboxes|snapshots)\/([^/]+)\/build-logs$/.exec(t.path)
+          if (bl !== null) return this.#buildLogs(req, res, bl[1] === 'sandboxes' ? 'sandbox' : 'snapshot', bl[2] as string, t)
+        }
+        return sendError(req, res, 'NOT_FOUND')
+      }
+      if ('refuse' in tb) return sendError(req, res, tb.refuse)
+      r = tb
+    } else r = routed
+
+    const disableCors = header(req, 'x-daytona-disable-cors') === 'true'
+    const origin = header(req, 'origin')
+    if (!disableCors && origin !== undefined && isPreflight(req)) return this.#cors.answerPreflight(req, res, origin)
+
+    const c = this.#credentials(req, r)
+    const decision = await this.#d.auth.authenticate({ label: r.label, port: r.port, credentials: c, toolbox: r.toolbox, waiter: res })
+    if (res.destroyed) return
+    if (decision.verdict !== 'allow') return this.#refuseAuth(req, res, decision)
+
+    const runner = await this.#runner(decision.sandboxId, res)
+    if (res.destroyed) return
+    if (runner === null) return sendError(req, res, 'UPSTREAM_UNREACHABLE')
+    if ('refuse' in runner) return sendError(req, res, runner.refuse)
+    const b = upstreamFor(runner, decision.sandboxId, r.toolbox ? 'toolbox' : r.port)
+    if (b === null) return sendError(req, res, 'UPSTREAM_UNREACHABLE')
+
+    if (header(req, 'x-daytona-skip-last-activity-update') !== 'true') this.#d.activity.touch(decision.sandboxId)
+
+    let cors: readonly string[] | null = null
+    if (!disableCors && origin !== undefined) {
+      const grant = decision.method !== 'session_cookie' || this.#cors.isSameSandboxOrigin(origin, decision.sandboxId, r.label)
+      cors = this.#cors.responseHeaders(origin, grant)
+    }
+    const headers = buildUpstreamHeaders(req.rawHeaders, {
+      dropAuthorization: decision.examinedAuthorization,
+      upgrade: false,
+      runnerKey: b.runnerKey,
+      forwardedHost: r.host,
+      forwardedProto: this.#proto,
+      remoteAddress: req.socket.remoteAddress ?? '',
+    })
+    const ctx: ForwardContext = {
+      sandboxId: decision.sandboxId,
+      response: { cors, setCookie: decision.setCookie, locationPrefix: r.toolbox ? `/toolbox/${decision.sandboxId}` : undefined, status: 0 },
+      onRunnerRefused: this.#dropRunner,
+      onStreamOpen: this.#streamOpen,
+      onStreamClose: this.#streamClose,
+    }
+    this.#d.http.forward(req, res, { origin: b.origin, path: this.#upstreamPath(b, r, c) }, headers, ctx)
+  }
+
+  #dropRunner = (id: string): void => this.#d.resolver.dropRunner(id)
+  #streamOpen = (s: { sandboxId: string; bytesMoved(): number }): void => this.#d.activity.open(s)
+  #streamClose = (s: { sandboxId: string; bytesMoved(): number }): void => this.#d.activity.close(s)
+
+  #refuseAuth(req: IncomingMessage, res: ServerResponse, d: AuthDecision): void {
+    if (d.verdict === 'unavailable') return sendError(req, res, 'CONTROL_PLANE_UNAVAILABLE', { status: 503, headers: { 'Retry-After': '5' } })
+    // SPEC §3 step 6: the OIDC redirect for navigations comes with the login issue; 401 for everything else.
+    return sendError(req, res, 'UNAUTHORIZED')
+  }
+
+  async #buildLogs(req: IncomingMessage, res: ServerResponse, kind: 'sandbox' | 'snapshot', id: string, t: RequestTarget): Promise<void> {
+    if (!isLabelChars(id) && kind === 'sandbox') return sendError(req, res, 'NOT_FOUND')
+    const auth = header(req, 'authorization')
+    if (auth === undefined || auth.slice(0, 7).toLowerCase() !== 'bearer ') return sendError(req, res, 'UNAUTHORIZED')
+    let src
+    try {
+      src = await this.#d.controlPlane.buildLogSource(kind, id, auth.slice(7).trim())
+    } catch (err) {
+      if (isGatewayError(err)) return sendError(req, res, 'CONTROL_PLANE_UNAVAILABLE')
+      throw err
+    }
+    if (res.destroyed) return
+    if (src === null) return sendError(req, res, 'UNAUTHORIZED')
+    const u = new URL(src.apiUrl)
+    const path = `${u.pathname.replace(/\/+$/, '')}/snapshots/logs?snapshotRef=${encodeURIComponent(src.snapshotRef)}${t.query === '' ? '' : '&' + removeQueryParam(t.query, 'snapshotRef')}`
+    const headers = buildUpstreamHeaders(req.rawHeaders, {
+      dropAuthorization: true, upgrade: false, runnerKey: src.apiKey,
+      forwardedHost: req.headers.host ?? '', forwardedProto: this.#proto, remoteAddress: req.socket.remoteAddress ?? '',
+    })
+    this.#d.http.forward(req, res, { origin: u.origin, path }, headers, {
+      sandboxId: id,
+      response: { cors: null, setCookie: undefined, locationPrefix: undefined, status: 0 },
+      onRunnerRefused: () => undefined,
+    })
+  }
+
+  async #handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const s = socket as Socket
+    const routed = this.#route(req)
+    if ('refuse' in routed) return sendRawError(s, routed.refuse)
+    let r: Routed
+    if ('base' in routed) {
+      const tb = this.#toolbox(routed.target, req.headers.host as string)
+      if (tb === null) return sendRawError(s, 'NOT_FOUND')
+      if ('refuse' in tb) return sendRawError(s, tb.refuse)
+      r = tb
+    } else r = routed
+    if ((header(req, 'upgrade') ?? '').toLowerCase() !== 'websocket') return sendRawError(s, 'BAD_REQUEST')
+
+    // SPEC §6: cross-site WebSocket hijacking. On reserved ports (and the toolbox route) an Origin
+    // must be this very host or an allowed origin, whatever the credential; no Origin (SDKs) is fine.
+    const origin = header(req, 'origin')
+    if (origin !== undefined && (r.toolbox || isReservedPort(r.port)) && !this.#isSameHostOrigin(origin, r.host) && !this.#cors.isAllowedOrigin(origin)) {
+      return sendRawError(s, 'FORBIDDEN')
+    }
+
+    const c = this.#credentials(req, r)
+    const decision = await this.#d.auth.authenticate({ label: r.label, port: r.port, credentials: c, toolbox: r.toolbox, waiter: socket })
+    if (socket.destroyed) return
+    if (decision.verdict === 'unavailable') return sendRawError(s, 'CONTROL_PLANE_UNAVAILABLE', 503, 'Retry-After: 5\r\n')
+    // Never a redirect for an upgrade (SPEC §3 step 6).
+    if (decision.verdict === 'deny') return sendRawError(s, 'UNAUTHORIZED')
+
+    const runner = await this.#runner(decision.sandboxId, socket)
+    if (socket.destroyed) return
+    if (runner === null) return sendRawError(s, 'UPSTREAM_UNREACHABLE')
+    if ('refuse' in runner) return sendRawError(s, runner.refuse)
+    const b = upstreamFor(runner, decision.sandboxId, r.toolbox ? 'toolbox' : r.port)
+    if (b === null) return sendRawError(s, 'UPSTREAM_UNREACHABLE')
+    if (header(req, 'x-daytona-skip-last-activity-update') !== 'true') this.#d.activity.touch(decision.sandboxId)
+    const headers = buildUpstreamHeaders(req.rawHeaders, {
+      dropAuthorization: decision.examinedAuthorization,
+      upgrade: true,
+      runnerKey: b.runnerKey,
+      forwardedHost: r.host,
+      forwardedProto: this.#proto,
+      remoteAddress: s.remoteAddress ?? '',
+    })
+    new WsTunnel(socket, head, { origin: b.origin, path: this.#upstreamPath(b, r, c) }, headers, req.method ?? 'GET', {
+      sandboxId: decision.sandboxId,
+      onRunnerRefused: this.#dropRunner,
+      onOpen: this.#d.onTunnelOpen,
+      onClose: this.#d.onTunnelClose,
+    })
+  }
+
+  #isSameHostOrigin(origin: string, host: string): boolean {
+    const sep = origin.indexOf('://')
+    if (sep === -1) return false
+    const scheme = origin.slice(0, sep).toLowerCase()
+    if (scheme !== 'http' && scheme !== 'https') return false
+    return origin.slice(sep + 3).toLowerCase() === host.toLowerCase()
+  }
+}

@@ -1,0 +1,104 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import { ERRORS, type GatewayErrorCode } from '../errors.js'
+
+/**
+ * The only place that writes gateway-generated answers (SPEC §7): a stable code in the body and
+ * in `X-Preview-Error`, `Cache-Control: no-store`, JSON for clients and a small page for browser
+ * navigations. Never a stack trace, token, upstream URL or runner key: bodies come from the table.
+ */
+const JSON_BODIES: Readonly<Record<string, Buffer>> = Object.freeze(Object.fromEntries(
+  (Object.keys(ERRORS) as GatewayErrorCode[]).map((code) => {
+    const row = ERRORS[code]
+    return [code, Buffer.from(JSON.stringify({ statusCode: row.status, error: row.error, code, message: row.message, source: 'DAYTONA_PROXY' }))]
+  }),
+))
+
+function jsonBody(code: GatewayErrorCode, status: number): Buffer {
+  const row = ERRORS[code]
+  if (status === row.status) return JSON_BODIES[code] as Buffer
+  return Buffer.from(JSON.stringify({ statusCode: status, error: row.error, code, message: row.message, source: 'DAYTONA_PROXY' }))
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+}
+
+const HINTS: Partial<Record<GatewayErrorCode, string>> = {
+  UNAUTHORIZED: 'Open the link you were given again, or ask the sandbox owner for a new preview link.',
+  UPSTREAM_UNREACHABLE: 'Start the sandbox, or the app on this port, then reload.',
+  UPSTREAM_TIMEOUT: 'The app may still be starting or compiling; reload in a moment.',
+  CONTROL_PLANE_UNAVAILABLE: 'Reload in a moment.',
+  OVERLOADED: 'Reload in a moment.',
+}
+
+function htmlBody(code: GatewayErrorCode, status: number): Buffer {
+  const row = ERRORS[code]
+  const hint = HINTS[code] ?? ''
+  return Buffer.from(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${status} ${escapeHtml(row.error)}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:10vh auto;padding:0 1rem;color:#222}code{background:#eee;padding:0 .3em}</style></head><body><h1>${status} ${escapeHtml(row.error)}</h1><p>${escapeHtml(row.message)}</p>${hint ? `<p>${escapeHtml(hint)}</p>` : ''}<p><small>Error code <code>${code}</code> · preview gateway</small></p></body></html>`)
+}
+
+/** SPEC §3 step 6: a browser navigation (Sec-Fetch-Mode: navigate, or a Mozilla UA preferring HTML). */
+export function isNavigation(req: IncomingMessage): boolean {
+  const mode = req.headers['sec-fetch-mode']
+  if (mode !== undefined) return mode === 'navigate'
+  if (req.headers['sec-fetch-dest'] !== undefined || req.headers['sec-fetch-site'] !== undefined) return false
+  const ua = req.headers['user-agent']
+  const accept = req.headers.accept
+  return ua !== undefined && ua.startsWith('Mozilla/5.0') && accept !== undefined && prefersHtml(accept)
+}
+
+function prefersHtml(accept: string): boolean {
+  const html = accept.indexOf('text/html')
+  if (html === -1) return false
+  const json = accept.indexOf('application/json')
+  return json === -1 || html < json
+}
+
+export interface ErrorOptions {
+  readonly status?: number
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+/** Writes an error answer; a request body not yet read is discarded so keep-alive survives. */
+export function sendError(req: IncomingMessage, res: ServerResponse, code: GatewayErrorCode, options?: ErrorOptions): void {
+  const status = options?.status ?? ERRORS[code].status
+  if (res.headersSent) { res.destroy(); return }
+  const html = req.method === 'GET' && isNavigation(req)
+  const body = html ? htmlBody(code, status) : jsonBody(code, status)
+  res.statusCode = status
+  res.setHeader('Content-Type', html ? 'text/html; charset=utf-8' : 'application/json; charset=utf-8')
+  res.setHeader('Content-Length', body.length)
+  res.setHeader('Cache-Control', 'no-store')
+  res.setHeader('X-Preview-Error', code)
+  res.setHeader('X-Content-Type-Options', 'nosniff')
+  if (options?.headers) for (const [k, v] of Object.entries(options.headers)) res.setHeader(k, v)
+  res.end(req.method === 'HEAD' ? undefined : body)
+  discardBody(req)
+}
+
+/** After answering early, read and drop the rest of the upload, or the connection wedges. */
+export function discardBody(req: IncomingMessage): void {
+  if (!req.complete && !req.destroyed) req.resume()
+}
+
+/** Raw answer on a socket (upgrade refusals, parser errors): the connection is closed after. */
+export function sendRawError(socket: Socket, code: GatewayErrorCode, status: number = ERRORS[code].status, extra = ''): void {
+  if (!socket.writable) { socket.destroy(); return }
+  const body = jsonBody(code, status)
+  socket.write(
+    `HTTP/1.1 ${status} ${ERRORS[code].error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${body.length}\r\n` +
+    `Cache-Control: no-store\r\nX-Preview-Error: ${code}\r\n${extra}Connection: close\r\n\r\n`,
+  )
+  socket.end(body)
+}
+
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers?: Readonly<Record<string, string>>): void {
+  const body = Buffer.from(JSON.stringify(value))
+  res.statusCode = status
+  res.setHeader('Content-Type', 'application/json; charset=utf-8')
+  res.setHeader('Content-Length', body.length)
+  res.setHeader('Cache-Control', 'no-store')
+  if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v)
+  res.end(body)
+}

@@ -1,0 +1,60 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { sendRawError } from './respond.js'
+
+export interface ListenerOptions {
+  readonly tls: { readonly cert: string; readonly key: string } | undefined
+  readonly keepAliveTimeoutMs: number
+  readonly clientIdleTimeoutMs: number
+  readonly onRequest: (req: IncomingMessage, res: ServerResponse) => void
+  readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void
+}
+
+/** SPEC §6: headers over 16 KiB → 431; request headers within 10 s (slowloris). */
+export const MAX_HEADER_BYTES = 16 * 1024
+export const HEADERS_TIMEOUT_MS = 10_000
+
+/**
+ * The public listener. Timeouts are idle timeouts (SPEC §6): Node's 300 s `requestTimeout` would
+ * cut a long upload, so it is off; header arrival is checked every second, not every 30 s.
+ * llhttp runs strict (no insecureHTTPParser): CL+TE, obs-fold, NUL/bare CR and bad chunk sizes are
+ * parse errors, answered 400 and closed by `clientError` below.
+ */
+export function createListener(options: ListenerOptions): Server {
+  const serverOptions = {
+    maxHeaderSize: MAX_HEADER_BYTES,
+    requestTimeout: 0,
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    keepAliveTimeout: options.keepAliveTimeoutMs,
+    connectionsCheckingInterval: 1000,
+    insecureHTTPParser: false,
+    requireHostHeader: false, // judged by the router, with our own error body
+    joinDuplicateHeaders: false,
+    noDelay: true,
+  }
+  const server = options.tls
+    ? createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key })
+    : createHttpServer(serverOptions)
+  server.timeout = options.clientIdleTimeoutMs
+  server.on('request', options.onRequest)
+  server.on('upgrade', options.onUpgrade)
+  server.on('clientError', serverOnClientError)
+  server.on('timeout', socketOnIdle)
+  return server
+}
+
+function serverOnClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const s = socket as Socket
+  if (err.code === 'ECONNRESET' || !s.writable) { s.destroy(); return }
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW': sendRawError(s, 'HEADERS_TOO_LARGE'); return
+    case 'ERR_HTTP_REQUEST_TIMEOUT': sendRawError(s, 'REQUEST_TIMEOUT'); return
+    default: sendRawError(s, 'BAD_REQUEST')
+  }
+}
+
+function socketOnIdle(socket: Socket): void {
+  socket.destroy()
+}

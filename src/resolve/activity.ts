@@ -1,0 +1,67 @@
+import { LRUCache } from 'lru-cache'
+import type { ControlPlane } from '../control-plane/types.js'
+
+/** SPEC §6 last activity: at most one post per sandbox per 45 s; long streams repeat every 50 s. */
+export const ACTIVITY_THROTTLE_MS = 45_000
+export const ACTIVITY_HEARTBEAT_MS = 50_000
+
+/** A long-lived stream (WebSocket pair, long response) that counts the bytes it moved. */
+export interface LiveStream {
+  readonly sandboxId: string
+  bytesMoved(): number
+}
+
+/**
+ * Posts are detached from the request that caused them: they are never cancelled by it and
+ * their failure never reaches it. One interval timer serves every open stream.
+ */
+export class ActivityTracker {
+  #cp: ControlPlane
+  #lastSent: LRUCache<string, number>
+  #streams = new Map<LiveStream, number>()
+  #timer: NodeJS.Timeout
+  #now: () => number
+
+  constructor(cp: ControlPlane, options: { maxEntries: number; now?: () => number; heartbeatMs?: number }) {
+    this.#cp = cp
+    this.#now = options.now ?? Date.now
+    this.#lastSent = new LRUCache<string, number>({ max: options.maxEntries, ttl: ACTIVITY_THROTTLE_MS, ttlAutopurge: false })
+    this.#timer = setInterval(() => this.#beat(), options.heartbeatMs ?? ACTIVITY_HEARTBEAT_MS)
+    this.#timer.unref()
+  }
+
+  /** Called once per forwarded request (unless the skip header was sent). */
+  touch(sandboxId: string): void {
+    if (this.#lastSent.has(sandboxId)) return
+    this.#lastSent.set(sandboxId, this.#now())
+    void this.#cp.postLastActivity(sandboxId)
+  }
+
+  /** Registers a long stream: while it moves bytes, activity is re-posted every heartbeat. */
+  open(stream: LiveStream): void {
+    this.#streams.set(stream, stream.bytesMoved())
+  }
+
+  close(stream: LiveStream): void {
+    this.#streams.delete(stream)
+  }
+
+  #beat(): void {
+    const due = new Set<string>()
+    for (const [stream, seen] of this.#streams) {
+      const moved = stream.bytesMoved()
+      if (moved !== seen) {
+        this.#streams.set(stream, moved)
+        due.add(stream.sandboxId)
+      }
+    }
+    for (const id of due) {
+      this.#lastSent.set(id, this.#now())
+      void this.#cp.postLastActivity(id)
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#timer)
+  }
+}
