@@ -77,7 +77,7 @@ export class AnswerCache<V> {
       this.#onLookup?.(this.name, 'miss')
       flight = this.#start(key, load)
     }
-    return this.#wait(flight, waiter)
+    return this.#wait(key, flight, waiter)
   }
 
   #start(key: string, load: (signal: AbortSignal) => Promise<V>): Flight<V> {
@@ -107,7 +107,7 @@ export class AnswerCache<V> {
     return flight
   }
 
-  #wait(flight: Flight<V>, waiter: Waiter | undefined): Promise<V> {
+  #wait(key: string, flight: Flight<V>, waiter: Waiter | undefined): Promise<V> {
     flight.waiters++
     if (waiter === undefined) return flight.promise.finally(() => { flight.waiters-- })
     return new Promise<V>((resolve, reject) => {
@@ -115,7 +115,11 @@ export class AnswerCache<V> {
       const onGone = (): void => {
         if (settled) return
         settled = true
-        if (--flight.waiters === 0) flight.controller.abort(new Error('client gone'))
+        if (--flight.waiters === 0) {
+          // Nobody waits any more: cancel, and let the next request start afresh.
+          if (this.#flights.get(key) === flight) this.#flights.delete(key)
+          flight.controller.abort(new Error('client gone'))
+        }
         reject(new Error('client gone'))
       }
       waiter.once('close', onGone)
