@@ -1,0 +1,45 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { buildResponseHeaders, buildUpstreamHeaders, filterSetCookie } from '../../src/forward/headers.js'
+
+const base = { dropAuthorization: true, upgrade: false, runnerKey: 'rk', forwardedHost: '3000-a.p.test', forwardedProto: 'https', remoteAddress: '10.0.0.9' }
+
+test('SPEC §6: request headers set, not appended; hop-by-hop and credentials removed', { timeout: 5000 }, () => {
+  const raw = [
+    'Host', 'evil', 'Authorization', 'Bearer u', 'X-Daytona-Preview-Token', 't', 'X-Daytona-Authorization', 'Bearer forged',
+    'X-Forwarded-Host', 'forged', 'X-Forwarded-Proto', 'http', 'X-Forwarded-For', '1.1.1.1', 'Connection', 'keep-alive, X-Secret-Hop',
+    'X-Secret-Hop', '1', 'Keep-Alive', 'timeout=5', 'TE', 'trailers', 'Transfer-Encoding', 'chunked', 'Upgrade', 'h2c',
+    'X-Daytona-Skip-Last-Activity-Update', 'true', 'X-Daytona-Disable-CORS', 'true', 'X-Daytona-Skip-Preview-Warning', 'true',
+    'Cookie', 'a=1; daytona-sandbox-auth-x=s', 'Accept', '*/*', 'Expect', '100-continue',
+  ]
+  assert.deepEqual(buildUpstreamHeaders(raw, base), [
+    'Cookie', 'a=1', 'Accept', '*/*',
+    'X-Daytona-Authorization', 'Bearer rk', 'X-Forwarded-Host', '3000-a.p.test', 'X-Forwarded-Proto', 'https',
+    'X-Forwarded-For', '1.1.1.1, 10.0.0.9',
+  ])
+  const kept = buildUpstreamHeaders(['Authorization', 'Bearer app'], { ...base, dropAuthorization: false, runnerKey: undefined })
+  assert.deepEqual(kept.slice(0, 2), ['Authorization', 'Bearer app'])
+  assert.ok(!kept.includes('X-Daytona-Authorization'))
+})
+
+test('WebSocket upgrades keep Upgrade and get Connection: Upgrade', { timeout: 5000 }, () => {
+  const h = buildUpstreamHeaders(['Connection', 'Upgrade', 'Upgrade', 'websocket', 'Sec-WebSocket-Protocol', 'chat'], { ...base, upgrade: true })
+  assert.deepEqual(h.slice(0, 2), ['Sec-WebSocket-Protocol', 'chat'])
+  assert.deepEqual(h.slice(-4), ['Connection', 'Upgrade', 'Upgrade', 'websocket'])
+})
+
+test('SPEC §6: upstream Set-Cookie filtering', { timeout: 5000 }, () => {
+  assert.equal(filterSetCookie('daytona-sandbox-auth-x=1; Path=/'), null)
+  assert.equal(filterSetCookie('daytona-preview-page-accepted=true'), null)
+  assert.equal(filterSetCookie('a=1; Domain=.p.test; Path=/; Secure'), 'a=1; Path=/; Secure')
+  assert.equal(filterSetCookie('a=1; path=/; domain=p.test'), 'a=1; path=/')
+  assert.equal(filterSetCookie('a=1; Path=/; SameSite=Strict; Max-Age=5'), 'a=1; Path=/; SameSite=Strict; Max-Age=5')
+})
+
+test('response: hop-by-hop removed, CORS replaced, Location prefixed for the toolbox', { timeout: 5000 }, () => {
+  const raw = ['Connection', 'close, X-Hop', 'X-Hop', '1', 'Transfer-Encoding', 'chunked', 'Access-Control-Allow-Origin', '*', 'Location', '/files', 'X-App', 'y'].map((s) => Buffer.from(s))
+  const out = buildResponseHeaders(raw, { cors: ['Access-Control-Allow-Origin', 'https://a', 'Vary', 'Origin'], setCookie: 'c=1', locationPrefix: '/toolbox/s1', status: 302 })
+  assert.deepEqual(out, ['Location', '/toolbox/s1/files', 'X-App', 'y', 'Access-Control-Allow-Origin', 'https://a', 'Vary', 'Origin', 'Set-Cookie', 'c=1'])
+  const abs = buildResponseHeaders(['Location', 'https://x/y'].map((s) => Buffer.from(s)), { cors: null, setCookie: undefined, locationPrefix: '/toolbox/s1', status: 301 })
+  assert.deepEqual(abs, ['Location', 'https://x/y'])
+})
