@@ -112,9 +112,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   }
 
   resumeUpstream(): void {
-    const r = this.#resume
-    this.#resume = undefined
-    r?.()
+    this.#resume?.()
   }
 
   clientClosed(): void {
