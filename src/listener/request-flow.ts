@@ -46,6 +46,8 @@ type Refusal = { readonly refuse: GatewayErrorCode; readonly status?: number }
 
 const TOOLBOX_PORT = 2280
 
+function ignore(): void {}
+
 function hostHeaderCount(raw: readonly string[]): number {
   let n = 0
   for (let i = 0; i < raw.length; i += 2) {
@@ -128,6 +130,14 @@ export class RequestFlow {
     return query === '' ? (r.target.hasQuery && c.queryKey === undefined ? path + '?' : path) : `${path}?${query}`
   }
 
+  /**
+   * The runner lookup does not depend on the auth answer, so a cold request sends it alongside
+   * (one control-plane round trip instead of two). Only used once auth picks this id.
+   */
+  #prefetchRunner(label: string, waiter: ServerResponse | Duplex): void {
+    if (this.#d.resolver.runners.peek(label) === undefined) this.#d.resolver.runner(label, waiter).catch(ignore)
+  }
+
   async #runner(sandboxId: string, waiter: ServerResponse | Duplex): Promise<Runner | null | Refusal> {
     const cached = this.#d.resolver.runners.peek(sandboxId)
     if (cached !== undefined) return cached
@@ -174,6 +184,7 @@ export class RequestFlow {
     if (!disableCors && origin !== undefined && isPreflight(req)) return this.#cors.answerPreflight(req, res, origin)
 
     const c = this.#credentials(req, r)
+    this.#prefetchRunner(r.label, res)
     const decision = await this.#d.auth.authenticate({ label: r.label, port: r.port, credentials: c, toolbox: r.toolbox, waiter: res })
     if (res.destroyed) return
     if (decision.verdict !== 'allow') return this.#refuseAuth(req, res, decision)
@@ -267,6 +278,7 @@ export class RequestFlow {
     }
 
     const c = this.#credentials(req, r)
+    this.#prefetchRunner(r.label, socket)
     const decision = await this.#d.auth.authenticate({ label: r.label, port: r.port, credentials: c, toolbox: r.toolbox, waiter: socket })
     if (socket.destroyed) return
     if (decision.verdict === 'unavailable') return sendRawError(s, 'CONTROL_PLANE_UNAVAILABLE', 503, 'Retry-After: 5\r\n')
