@@ -6,6 +6,8 @@ export type GatewayErrorCode =
   | 'INVALID_HOST'
   | 'NOT_FOUND'
   | 'UNAUTHORIZED'
+  | 'INVALID_LINK'
+  | 'LOGIN_FAILED'
   | 'FORBIDDEN'
   | 'BAD_REQUEST'
   | 'HEADERS_TOO_LARGE'
@@ -26,6 +28,8 @@ export const ERRORS: Readonly<Record<GatewayErrorCode, ErrorRow>> = Object.freez
   INVALID_HOST: { status: 404, error: 'Not Found', message: 'This host is not a preview of this gateway.' },
   NOT_FOUND: { status: 404, error: 'Not Found', message: 'No such route.' },
   UNAUTHORIZED: { status: 401, error: 'Unauthorized', message: 'A valid preview credential is required: a preview token, a bearer token, a signed link or a session.' },
+  INVALID_LINK: { status: 401, error: 'Unauthorized', message: 'This preview link is invalid or has expired. Ask the person who shared it for a new link.' },
+  LOGIN_FAILED: { status: 400, error: 'Bad Request', message: 'The login could not be completed. Open the preview link again to start a new login.' },
   FORBIDDEN: { status: 403, error: 'Forbidden', message: 'The credential is valid but this request is not allowed here.' },
   BAD_REQUEST: { status: 400, error: 'Bad Request', message: 'The request is malformed or ambiguous.' },
   HEADERS_TOO_LARGE: { status: 431, error: 'Request Header Fields Too Large', message: 'Request headers exceed 16 KiB.' },

@@ -3,6 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { readFileSync } from 'node:fs'
 import { AuthChain } from './auth/chain.js'
 import { SessionSigner } from './auth/session.js'
+import { OidcLogin } from './auth/oidc.js'
+import { PreviewWarning } from './listener/warning-page.js'
 import type { Config } from './config/load.js'
 import { EmbeddedControlPlane } from './control-plane/embedded.js'
 import { HttpControlPlane } from './control-plane/http.js'
@@ -49,7 +51,9 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
 
   const resolver = new Resolver({ controlPlane, maxEntries: config.cacheMaxEntries })
   const sessions = new SessionSigner(config.sessionSecret)
-  const auth = new AuthChain({ resolver, sessions, secureCookies: config.protocol === 'https' })
+  const auth = new AuthChain({ resolver, sessions, secureCookies: config.protocol === 'https', partitionedCookies: config.cookiePartitioned })
+  const oidc = new OidcLogin({ config, controlPlane, secret: config.sessionSecret })
+  const warning = config.previewWarning ? new PreviewWarning({ protocol: config.protocol, cookieDomain: config.cookieDomain }) : null
   const http = new HttpForwarder({ upstreamTimeoutMs: config.upstreamTimeoutMs, idleTimeoutMs: config.upstreamIdleTimeoutMs })
   const activity = new ActivityTracker(controlPlane, { maxEntries: config.cacheMaxEntries })
   const tunnels = new Set<WsTunnel>()
@@ -57,6 +61,9 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
 
   const flow = new RequestFlow({
     config,
+    oidc,
+    sessions,
+    warning,
     version: VERSION,
     controlPlane,
     resolver,

@@ -40,6 +40,7 @@ export interface AuthChainOptions {
   readonly resolver: Resolver
   readonly sessions: SessionSigner
   readonly secureCookies: boolean
+  readonly partitionedCookies?: boolean
   readonly onDecision?: (method: AuthMethod | 'none', result: 'allow' | 'deny' | 'unavailable') => void
 }
 
@@ -61,12 +62,14 @@ export class AuthChain {
   #resolver: Resolver
   #sessions: SessionSigner
   #secure: boolean
+  #partitioned: boolean
   #onDecision: AuthChainOptions['onDecision']
 
   constructor(options: AuthChainOptions) {
     this.#resolver = options.resolver
     this.#sessions = options.sessions
     this.#secure = options.secureCookies
+    this.#partitioned = options.partitionedCookies === true
     this.#onDecision = options.onDecision
   }
 
@@ -131,7 +134,7 @@ export class AuthChain {
       }
       if (typeof id === 'string' && id !== 'unavailable') {
         const jwt = await this.#sessions.mint({ sid: id, lbl: label, prt: port }, TOKEN_HOST_SESSION_SEC)
-        const setCookie = serializeCookie(SESSION_COOKIE_PREFIX + label, jwt, { secure: this.#secure, maxAgeSec: TOKEN_HOST_SESSION_SEC })
+        const setCookie = serializeCookie(SESSION_COOKIE_PREFIX + label, jwt, { secure: this.#secure, maxAgeSec: TOKEN_HOST_SESSION_SEC, partitioned: this.#partitioned })
         return { verdict: 'allow', sandboxId: id, method: 'signed_token', examinedAuthorization: examined, setCookie }
       }
       if (id === 'unavailable') failed = true

@@ -1,5 +1,5 @@
-import { hkdfSync } from 'node:crypto'
 import { SignJWT, jwtVerify } from 'jose'
+import { deriveKey } from './keys.js'
 
 /** SPEC §3 step 4: the gateway's own session cookie `daytona-sandbox-auth-{label}`. */
 export const SESSION_COOKIE_PREFIX = 'daytona-sandbox-auth-'
@@ -25,7 +25,7 @@ export class SessionSigner {
   #now: () => number
 
   constructor(secret: string, now: () => number = Date.now) {
-    this.#key = new Uint8Array(hkdfSync('sha256', secret, 'preview-gateway', 'session-cookie-v1', 32))
+    this.#key = deriveKey(secret, 'session-cookie-v1')
     this.#now = now
   }
 

@@ -32,6 +32,7 @@ export const KEYS = {
   KEEP_ALIVE_TIMEOUT_SEC: { type: 'int', default: '70', min: 65, max: 3600, doc: 'Idle keep-alive timeout of client connections (above a load balancer\'s 60 s).' },
   CORS_ALLOWED_ORIGINS: { type: 'list', doc: 'Origins always granted credentialed CORS and reserved-port WebSockets (e.g. a dashboard).' },
   COOKIE_DOMAIN: { type: 'string', doc: 'Compatibility: may widen only base-domain login cookies and the warning-accept cookie, never a session.' },
+  COOKIE_PARTITIONED: { type: 'bool', default: 'false', doc: 'Mark session cookies `Partitioned` (CHIPS, https only) so previews embedded in cross-site iframes keep a session where third-party cookies are blocked.' },
   TOOLBOX_ONLY_MODE: { type: 'bool', default: 'false', doc: 'Serve only port 2280 on preview hosts (others 404).' },
   PREVIEW_WARNING_ENABLED: { type: 'bool', default: 'false', doc: 'Show the preview warning page on a browser\'s first navigation (next issue).' },
   ENABLE_TLS: { type: 'bool', default: 'false', doc: 'Serve HTTPS on PROXY_PORT with TLS_CERT_FILE / TLS_KEY_FILE.' },

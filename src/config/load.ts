@@ -24,6 +24,7 @@ export interface Config {
   readonly keepAliveTimeoutMs: number
   readonly corsAllowedOrigins: readonly string[]
   readonly cookieDomain: string | undefined
+  readonly cookiePartitioned: boolean
   readonly toolboxOnly: boolean
   readonly previewWarning: boolean
   readonly tls: { readonly cert: string; readonly key: string } | undefined
@@ -236,6 +237,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     keepAliveTimeoutMs: int('KEEP_ALIVE_TIMEOUT_SEC') * 1000,
     corsAllowedOrigins: Object.freeze(corsAllowedOrigins),
     cookieDomain: checked.COOKIE_DOMAIN === '' ? undefined : checked.COOKIE_DOMAIN,
+    cookiePartitioned: bool('COOKIE_PARTITIONED'),
     toolboxOnly: bool('TOOLBOX_ONLY_MODE'),
     previewWarning: bool('PREVIEW_WARNING_ENABLED'),
     tls,

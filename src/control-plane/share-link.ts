@@ -1,4 +1,5 @@
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { deriveKey } from '../auth/keys.js'
 
 /**
  * Signed share links of the embedded control plane, in the `{port}-{signedToken}` host form.
@@ -45,7 +46,7 @@ export function base32Decode(s: string): Buffer | null {
 }
 
 export function shareLinkKey(secret: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', secret, 'preview-gateway', 'share-link-v1', 32))
+  return Buffer.from(deriveKey(secret, 'share-link-v1'))
 }
 
 function mac(key: Buffer, linkId: Buffer, exp: number, sandboxId: string, port: number): Buffer {

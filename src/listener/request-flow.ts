@@ -3,7 +3,10 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { AuthChain, isReservedPort, type AuthDecision, type Credentials } from '../auth/chain.js'
 import { findCookie } from '../auth/cookies.js'
-import { SESSION_COOKIE_PREFIX } from '../auth/session.js'
+import { SESSION_COOKIE_PREFIX, type SessionSigner } from '../auth/session.js'
+import { LOGIN_TICKET_PARAM, type OidcLogin } from '../auth/oidc.js'
+import { serializeCookie } from '../auth/cookies.js'
+import { ACCEPT_PATH, type PreviewWarning } from './warning-page.js'
 import type { Config } from '../config/load.js'
 import type { ControlPlane, Runner } from '../control-plane/types.js'
 import { isGatewayError, type GatewayErrorCode } from '../errors.js'
@@ -16,10 +19,13 @@ import type { Resolver } from '../resolve/resolver.js'
 import { isLabelChars, parseHost, type PreviewHost } from '../routing/preview-host.js'
 import { QUERY_AUTH_KEY, findQueryParam, hasDotSegment, removeQueryParam, splitTarget, type RequestTarget } from '../routing/request-target.js'
 import { CorsPolicy, isPreflight } from './cors.js'
-import { sendError, sendJson, sendRawError } from './respond.js'
+import { isNavigation, sendError, sendJson, sendRawError, sendRedirect } from './respond.js'
 
 export interface RequestFlowDeps {
   readonly config: Config
+  readonly oidc: OidcLogin
+  readonly sessions: SessionSigner
+  readonly warning: PreviewWarning | null
   readonly version: string
   readonly controlPlane: ControlPlane
   readonly resolver: Resolver
@@ -167,6 +173,8 @@ export class RequestFlow {
       if (t.path === '/ready' && (req.method === 'GET' || req.method === 'HEAD')) {
         return this.#d.isReady() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'draining' })
       }
+      if (t.path === '/login' && req.method === 'GET') return this.#login(req, res, routed.base, t)
+      if (t.path === '/callback' && req.method === 'GET') return this.#callback(req, res, routed.base)
       const tb = this.#toolbox(t, req.headers.host as string)
       if (tb === null) {
         if (req.method === 'GET') {
@@ -177,7 +185,11 @@ export class RequestFlow {
       }
       if ('refuse' in tb) return sendError(req, res, tb.refuse)
       r = tb
-    } else r = routed
+    } else {
+      r = routed
+      if (r.path === ACCEPT_PATH && req.method === 'POST' && this.#d.warning !== null) return this.#d.warning.accept(req, res, r.host, r.target.query)
+      if (r.target.hasQuery && r.target.query.includes(LOGIN_TICKET_PARAM)) return this.#redeemTicket(req, res, r)
+    }
 
     const disableCors = header(req, 'x-daytona-disable-cors') === 'true'
     const origin = header(req, 'origin')
@@ -187,7 +199,7 @@ export class RequestFlow {
     this.#prefetchRunner(r.label, res)
     const decision = await this.#d.auth.authenticate({ label: r.label, port: r.port, credentials: c, toolbox: r.toolbox, waiter: res })
     if (res.destroyed) return
-    if (decision.verdict !== 'allow') return this.#refuseAuth(req, res, decision)
+    if (decision.verdict !== 'allow') return this.#refuseAuth(req, res, decision, r)
 
     const runner = await this.#runner(decision.sandboxId, res)
     if (res.destroyed) return
@@ -196,6 +208,9 @@ export class RequestFlow {
     const b = upstreamFor(runner, decision.sandboxId, r.toolbox ? 'toolbox' : r.port)
     if (b === null) return sendError(req, res, 'UPSTREAM_UNREACHABLE')
 
+    if (this.#d.warning !== null && !r.toolbox && !isReservedPort(r.port) && this.#d.warning.shouldShow(req)) {
+      return this.#d.warning.render(res, r.host, `${this.#proto}://${r.host}${r.path}${r.target.hasQuery ? `?${r.target.query}` : ''}`)
+    }
     if (header(req, 'x-daytona-skip-last-activity-update') !== 'true') this.#d.activity.touch(decision.sandboxId)
 
     let cors: readonly string[] | null = null
@@ -225,10 +240,62 @@ export class RequestFlow {
   #streamOpen = (s: { sandboxId: string; bytesMoved(): number }): void => this.#d.activity.open(s)
   #streamClose = (s: { sandboxId: string; bytesMoved(): number }): void => this.#d.activity.close(s)
 
-  #refuseAuth(req: IncomingMessage, res: ServerResponse, d: AuthDecision): void {
+  async #refuseAuth(req: IncomingMessage, res: ServerResponse, d: AuthDecision, r: Routed): Promise<void> {
     if (d.verdict === 'unavailable') return sendError(req, res, 'CONTROL_PLANE_UNAVAILABLE', { status: 503, headers: { 'Retry-After': '5' } })
-    // SPEC §3 step 6: the OIDC redirect for navigations comes with the login issue; 401 for everything else.
-    return sendError(req, res, 'UNAUTHORIZED')
+    // SPEC §3 step 6: only a browser navigation is redirected to the login; fetch/XHR, assets,
+    // API clients and the toolbox get 401.
+    if (r.toolbox || (req.method !== 'GET' && req.method !== 'HEAD') || !isNavigation(req)) return sendError(req, res, 'UNAUTHORIZED')
+    // A label that is no sandbox (no runner knows it) was a signed link that is no longer valid:
+    // say so instead of sending the browser round a login that cannot help (no login loop).
+    let runner: Runner | null | Refusal
+    try { runner = await this.#runner(r.label, res) } catch { return }
+    if (runner === null) return sendError(req, res, 'INVALID_LINK')
+    if (res.destroyed || (await this.#d.oidc.settings()) === null) return sendError(req, res, 'UNAUTHORIZED')
+    const m = parseHost(r.host, this.#d.config.domains)
+    if (m.kind !== 'preview') return sendError(req, res, 'UNAUTHORIZED')
+    return sendRedirect(res, 302, this.#d.oidc.loginStart(m.baseDomain, this.#publicUrl(r.host, req.url ?? '/')))
+  }
+
+  /** The URL the user sees: configured scheme and public port, never the client's own port. */
+  #publicUrl(host: string, rawUrl: string): string {
+    const m = parseHost(host, this.#d.config.domains)
+    const bare = m.kind === 'preview' ? `${m.port}-${m.label}.${m.baseDomain}` : host
+    const t = splitTarget(rawUrl)
+    const path = t === null ? '/' : t.path + (t.hasQuery ? `?${t.query}` : '')
+    const port = this.#d.config.publicPort
+    return `${this.#d.config.protocol}://${bare}${port === undefined ? '' : `:${port}`}${path}`
+  }
+
+  async #login(req: IncomingMessage, res: ServerResponse, base: string, t: RequestTarget): Promise<void> {
+    const out = await this.#d.oidc.login(req, t.query, base)
+    if ('error' in out) return sendError(req, res, out.error === 502 ? 'CONTROL_PLANE_UNAVAILABLE' : 'LOGIN_FAILED')
+    return sendRedirect(res, 302, out.location, { 'Set-Cookie': out.cookie })
+  }
+
+  async #callback(req: IncomingMessage, res: ServerResponse, base: string): Promise<void> {
+    const out = await this.#d.oidc.callback(req, req.url ?? '/', base)
+    if (!out.ok) {
+      // SPEC §4: a failed callback is an error page: no session, no redirect, never a login loop.
+      res.setHeader('Set-Cookie', out.clearCookie)
+      const code = out.status === 403 ? 'FORBIDDEN' : out.status === 502 ? 'CONTROL_PLANE_UNAVAILABLE' : 'LOGIN_FAILED'
+      return sendError(req, res, code, { status: out.status })
+    }
+    return sendRedirect(res, 302, out.location, { 'Set-Cookie': out.clearCookie })
+  }
+
+  /** The preview host turns a login ticket into its own host-only, port-bound session. */
+  async #redeemTicket(req: IncomingMessage, res: ServerResponse, r: Routed): Promise<void> {
+    const ticket = findQueryParam(r.target.query, LOGIN_TICKET_PARAM) ?? ''
+    const t = await this.#d.oidc.redeemTicket(ticket, r.label, r.port)
+    if (t === null) return sendError(req, res, 'LOGIN_FAILED')
+    const jwt = await this.#d.sessions.mint({ sid: t.sid, lbl: t.lbl, prt: t.prt }, this.#d.config.sessionTtlSec)
+    const cookie = serializeCookie(SESSION_COOKIE_PREFIX + r.label, jwt, {
+      secure: this.#d.config.protocol === 'https',
+      maxAgeSec: this.#d.config.sessionTtlSec,
+      partitioned: this.#d.config.cookiePartitioned,
+    })
+    const query = removeQueryParam(r.target.query, LOGIN_TICKET_PARAM)
+    return sendRedirect(res, 302, r.path + (query === '' ? '' : `?${query}`), { 'Set-Cookie': cookie })
   }
 
   async #buildLogs(req: IncomingMessage, res: ServerResponse, kind: 'sandbox' | 'snapshot', id: string, t: RequestTarget): Promise<void> {

@@ -102,3 +102,13 @@ export function sendJson(res: ServerResponse, status: number, value: unknown, he
   if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v)
   res.end(body)
 }
+
+/** Gateway redirects: 302/303/307 only (SPEC §6), never cached. */
+export function sendRedirect(res: ServerResponse, status: 302 | 303 | 307, location: string, headers?: Readonly<Record<string, string>>): void {
+  res.statusCode = status
+  res.setHeader('Location', location)
+  res.setHeader('Cache-Control', 'no-store')
+  res.setHeader('Content-Length', 0)
+  if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v)
+  res.end()
+}

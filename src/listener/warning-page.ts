@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { WARNING_COOKIE, findCookie, serializeCookie } from '../auth/cookies.js'
+import { isNavigation, sendError } from './respond.js'
+
+/** SPEC §6 preview warning: the accept route (on the preview host) and the accept cookie. */
+export const ACCEPT_PATH = '/accept-daytona-preview-warning'
+const ACCEPT_MAX_AGE_SEC = 86_400
+
+const STYLE = 'body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:12vh auto;padding:0 1rem;color:#1f2328}h1{font-size:1.4rem}.host{font-family:ui-monospace,monospace;background:#f3f4f6;padding:.1em .35em;border-radius:4px;word-break:break-all}button{font:inherit;padding:.55rem 1.1rem;border:0;border-radius:6px;background:#1f6feb;color:#fff;cursor:pointer}small{color:#57606a}'
+const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64')
+/** The page runs no script, loads nothing, and its form may only post to this host. */
+const CSP = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; form-action 'self'; base-uri 'none'; img-src 'none'`
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+}
+
+export interface WarningOptions {
+  readonly protocol: 'http' | 'https'
+  readonly cookieDomain: string | undefined
+}
+
+/**
+ * Shown in place (200, no redirect) to a browser's first navigation; never to fetch/XHR, assets,
+ * WebSockets, non-browsers, reserved ports, or with `X-Daytona-Skip-Preview-Warning: true`.
+ */
+export class PreviewWarning {
+  #o: WarningOptions
+
+  constructor(o: WarningOptions) {
+    this.#o = o
+  }
+
+  shouldShow(req: IncomingMessage): boolean {
+    if (req.method !== 'GET' || !isNavigation(req)) return false
+    const conn = req.headers.connection
+    if (conn !== undefined && conn.toLowerCase().includes('upgrade')) return false
+    if (req.headers['x-daytona-skip-preview-warning'] === 'true') return false
+    return findCookie(req.headers.cookie, WARNING_COOKIE) === undefined
+  }
+
+  render(res: ServerResponse, host: string, originalUrl: string): void {
+    const action = `${ACCEPT_PATH}?redirect=${encodeURIComponent(originalUrl)}`
+    const body = Buffer.from(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>Preview warning</title><style>${STYLE}</style></head><body>` +
+      `<h1>You are about to open a preview</h1><p>This page is served by a sandbox at <span class="host">${escapeHtml(host)}</span>. It is someone's app in development: don't enter passwords or personal data unless you trust whoever sent you the link.</p>` +
+      `<form method="post" action="${escapeHtml(action)}"><button type="submit">Continue to the preview</button></form><p><small>You will not see this page again on this preview for 24 hours.</small></p></body></html>`)
+    res.writeHead(200, {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Length': body.length,
+      'Cache-Control': 'no-store',
+      'Content-Security-Policy': CSP,
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+    })
+    res.end(body)
+  }
+
+  /**
+   * POST /accept-daytona-preview-warning?redirect=…: a cross-site form must not skip the page, so
+   * `Origin` must be this host (or `Sec-Fetch-Site: same-origin`); the redirect stays on this host.
+   */
+  accept(req: IncomingMessage, res: ServerResponse, host: string, query: string): void {
+    const origin = req.headers.origin
+    const sameOrigin = origin !== undefined
+      ? origin.toLowerCase() === `${this.#o.protocol}://${host.toLowerCase()}`
+      : req.headers['sec-fetch-site'] === 'same-origin'
+    if (!sameOrigin) return sendError(req, res, 'FORBIDDEN')
+    const location = sameHostRedirect(new URLSearchParams(query).get('redirect'), host)
+    res.writeHead(303, {
+      Location: location,
+      'Set-Cookie': serializeCookie(WARNING_COOKIE, 'true', {
+        secure: this.#o.protocol === 'https',
+        maxAgeSec: ACCEPT_MAX_AGE_SEC,
+        ...(this.#o.cookieDomain === undefined ? {} : { domain: this.#o.cookieDomain }),
+      }),
+      'Cache-Control': 'no-store',
+      'Content-Length': 0,
+    })
+    res.end()
+    if (!req.complete) req.resume()
+  }
+}
+
+/** A path on this host, or an absolute URL whose host is this host; anything else becomes `/`. */
+export function sameHostRedirect(raw: string | null, host: string): string {
+  if (raw === null || raw === '') return '/'
+  if (raw.charCodeAt(0) === 47 /* / */) {
+    // `//evil` and `/\evil` are protocol-relative to browsers.
+    if (raw.charCodeAt(1) === 47 || raw.charCodeAt(1) === 92) return '/'
+    return /[\r\n]/.test(raw) ? '/' : raw
+  }
+  try {
+    const u = new URL(raw)
+    if ((u.protocol === 'http:' || u.protocol === 'https:') && u.host.toLowerCase() === host.toLowerCase() && u.username === '' && u.password === '') {
+      return `${u.pathname}${u.search}`
+    }
+  } catch { /* not a URL */ }
+  return '/'
+}
