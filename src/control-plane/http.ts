@@ -25,6 +25,11 @@ function segment(value: string): string {
   return value
 }
 
+/** encodeURIComponent leaves `.`: a token of `..` would walk the API path, so dots are encoded too. */
+function encodeSegment(value: string): string {
+  return encodeURIComponent(value).replace(/\./g, '%2E')
+}
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) { reject(signal.reason); return }
@@ -127,7 +132,9 @@ export class HttpControlPlane implements ControlPlane {
   }
 
   validatePreviewToken(sandboxId: string, token: string, signal?: AbortSignal): Promise<boolean> {
-    return this.#bool('validate_token', `/preview/${segment(sandboxId)}/validate/${encodeURIComponent(token)}`, signal)
+    // `.`/`..` would be a dot segment even encoded (servers normalize %2E): a definite "no".
+    if (token === '' || token === '.' || token === '..') return Promise.resolve(false)
+    return this.#bool('validate_token', `/preview/${segment(sandboxId)}/validate/${encodeSegment(token)}`, signal)
   }
 
   hasAccess(sandboxId: string, bearer: string, signal?: AbortSignal): Promise<boolean> {
@@ -168,7 +175,7 @@ export class HttpControlPlane implements ControlPlane {
   }
 
   async buildLogSource(kind: 'sandbox' | 'snapshot', id: string, bearer: string, signal?: AbortSignal): Promise<BuildLogSource | null> {
-    const path = kind === 'sandbox' ? `/sandbox/${segment(id)}` : `/snapshots/${encodeURIComponent(id)}`
+    const path = kind === 'sandbox' ? `/sandbox/${segment(id)}` : `/snapshots/${encodeSegment(id)}`
     const r = await this.#call(kind === 'sandbox' ? 'get_sandbox' : 'get_snapshot', 'GET', path, signal, `Bearer ${bearer}`)
     if (r.status >= 300) return null
     const v = parseJson(r.body) as { buildInfo?: { snapshotRef?: unknown }; ref?: unknown; runnerId?: unknown; initialRunnerId?: unknown } | undefined

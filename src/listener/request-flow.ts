@@ -48,7 +48,7 @@ interface Routed {
   readonly host: string
 }
 
-type Refusal = { readonly refuse: GatewayErrorCode; readonly status?: number }
+type Refusal = { readonly refuse: GatewayErrorCode; readonly status?: number; readonly close?: boolean }
 
 const TOOLBOX_PORT = 2280
 
@@ -86,12 +86,12 @@ export class RequestFlow {
   /** SPEC §1 and §6 checks shared by requests and upgrades. Base-domain answers go to `base`. */
   #route(req: IncomingMessage): Routed | Refusal | { readonly base: string; readonly target: RequestTarget } {
     // SPEC §6: two Host headers are ambiguous (Node keeps only the first in req.headers).
-    if (hostHeaderCount(req.rawHeaders) > 1) return { refuse: 'BAD_REQUEST' }
+    if (hostHeaderCount(req.rawHeaders) > 1) return { refuse: 'BAD_REQUEST', close: true }
     const host = req.headers.host
     const t = splitTarget(req.url ?? '')
-    if (t === null) return { refuse: 'BAD_REQUEST' }
+    if (t === null) return { refuse: 'BAD_REQUEST', close: true }
     // SPEC §1: an absolute-form authority must equal Host, or one sandbox could be checked and another reached.
-    if (t.authority !== undefined && (host === undefined || t.authority.toLowerCase() !== host.toLowerCase())) return { refuse: 'BAD_REQUEST' }
+    if (t.authority !== undefined && (host === undefined || t.authority.toLowerCase() !== host.toLowerCase())) return { refuse: 'BAD_REQUEST', close: true }
     const m = parseHost(host, this.#d.config.domains)
     if (m.kind === 'invalid') return { refuse: 'INVALID_HOST' }
     if (m.kind === 'base') return { base: m.baseDomain, target: t }
@@ -165,7 +165,7 @@ export class RequestFlow {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const routed = this.#route(req)
-    if ('refuse' in routed) return sendError(req, res, routed.refuse, routed.status === undefined ? undefined : { status: routed.status })
+    if ('refuse' in routed) return sendError(req, res, routed.refuse, routed)
     let r: Routed
     if ('base' in routed) {
       const t = routed.target

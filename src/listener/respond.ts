@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { ERRORS, type GatewayErrorCode } from '../errors.js'
 
@@ -17,7 +17,7 @@ const JSON_BODIES: Readonly<Record<string, Buffer>> = Object.freeze(Object.fromE
 function jsonBody(code: GatewayErrorCode, status: number): Buffer {
   const row = ERRORS[code]
   if (status === row.status) return JSON_BODIES[code] as Buffer
-  return Buffer.from(JSON.stringify({ statusCode: status, error: row.error, code, message: row.message, source: 'DAYTONA_PROXY' }))
+  return Buffer.from(JSON.stringify({ statusCode: status, error: STATUS_CODES[status] ?? row.error, code, message: row.message, source: 'DAYTONA_PROXY' }))
 }
 
 function escapeHtml(s: string): string {
@@ -35,7 +35,8 @@ const HINTS: Partial<Record<GatewayErrorCode, string>> = {
 function htmlBody(code: GatewayErrorCode, status: number): Buffer {
   const row = ERRORS[code]
   const hint = HINTS[code] ?? ''
-  return Buffer.from(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${status} ${escapeHtml(row.error)}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:10vh auto;padding:0 1rem;color:#222}code{background:#eee;padding:0 .3em}</style></head><body><h1>${status} ${escapeHtml(row.error)}</h1><p>${escapeHtml(row.message)}</p>${hint ? `<p>${escapeHtml(hint)}</p>` : ''}<p><small>Error code <code>${code}</code> · preview gateway</small></p></body></html>`)
+  const reason = status === row.status ? row.error : (STATUS_CODES[status] ?? row.error)
+  return Buffer.from(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${status} ${escapeHtml(reason)}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:10vh auto;padding:0 1rem;color:#222}code{background:#eee;padding:0 .3em}</style></head><body><h1>${status} ${escapeHtml(reason)}</h1><p>${escapeHtml(row.message)}</p>${hint ? `<p>${escapeHtml(hint)}</p>` : ''}<p><small>Error code <code>${code}</code> · preview gateway</small></p></body></html>`)
 }
 
 /** SPEC §3 step 6: a browser navigation (Sec-Fetch-Mode: navigate, or a Mozilla UA preferring HTML). */
@@ -57,6 +58,8 @@ function prefersHtml(accept: string): boolean {
 
 export interface ErrorOptions {
   readonly status?: number
+  /** Close the connection after the answer (smuggling attempts and ambiguous requests). */
+  readonly close?: boolean
   readonly headers?: Readonly<Record<string, string>>
 }
 
@@ -73,6 +76,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, code: Gatew
   res.setHeader('X-Preview-Error', code)
   res.setHeader('X-Content-Type-Options', 'nosniff')
   if (options?.headers) for (const [k, v] of Object.entries(options.headers)) res.setHeader(k, v)
+  if (options?.close === true) res.shouldKeepAlive = false
   res.end(req.method === 'HEAD' ? undefined : body)
   discardBody(req)
 }
@@ -87,7 +91,7 @@ export function sendRawError(socket: Socket, code: GatewayErrorCode, status: num
   if (!socket.writable) { socket.destroy(); return }
   const body = jsonBody(code, status)
   socket.write(
-    `HTTP/1.1 ${status} ${ERRORS[code].error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${body.length}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ERRORS[code].error}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${body.length}\r\n` +
     `Cache-Control: no-store\r\nX-Preview-Error: ${code}\r\n${extra}Connection: close\r\n\r\n`,
   )
   socket.end(body)
