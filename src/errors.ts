@@ -16,6 +16,7 @@ export type GatewayErrorCode =
   | 'UPSTREAM_TIMEOUT'
   | 'CONTROL_PLANE_UNAVAILABLE'
   | 'OVERLOADED'
+  | 'TOO_MANY_CONNECTIONS'
   | 'INTERNAL'
 
 export interface ErrorRow {
@@ -38,6 +39,7 @@ export const ERRORS: Readonly<Record<GatewayErrorCode, ErrorRow>> = Object.freez
   UPSTREAM_TIMEOUT: { status: 504, error: 'Gateway Timeout', message: 'The sandbox did not answer in time.' },
   CONTROL_PLANE_UNAVAILABLE: { status: 502, error: 'Bad Gateway', message: 'The sandbox platform could not be reached; try again shortly.' },
   OVERLOADED: { status: 503, error: 'Service Unavailable', message: 'The gateway is overloaded; try again shortly.' },
+  TOO_MANY_CONNECTIONS: { status: 429, error: 'Too Many Requests', message: 'This sandbox has too many open connections through the gateway; try again shortly.' },
   INTERNAL: { status: 500, error: 'Internal Server Error', message: 'The gateway failed to handle the request.' },
 })
 

@@ -1,10 +1,10 @@
 import type { Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { readFileSync } from 'node:fs'
+import { subscribe } from 'node:diagnostics_channel'
 import { AuthChain } from './auth/chain.js'
-import { SessionSigner } from './auth/session.js'
 import { OidcLogin } from './auth/oidc.js'
-import { PreviewWarning } from './listener/warning-page.js'
+import { SessionSigner } from './auth/session.js'
 import type { Config } from './config/load.js'
 import { EmbeddedControlPlane } from './control-plane/embedded.js'
 import { HttpControlPlane } from './control-plane/http.js'
@@ -12,9 +12,13 @@ import type { ControlPlane } from './control-plane/types.js'
 import { startDemoApp } from './demo/app.js'
 import { HttpForwarder } from './forward/http.js'
 import type { WsTunnel } from './forward/ws.js'
+import { Accounting } from './listener/accounting.js'
+import { LoadShedder, SandboxLimiter } from './listener/limits.js'
 import { RequestFlow } from './listener/request-flow.js'
 import { createListener } from './listener/server.js'
+import { PreviewWarning } from './listener/warning-page.js'
 import type { Logger } from './log.js'
+import { Metrics } from './metrics/metrics.js'
 import { ActivityTracker } from './resolve/activity.js'
 import { Resolver } from './resolve/resolver.js'
 
@@ -24,17 +28,29 @@ export interface Gateway {
   readonly server: Server
   readonly controlPlane: ControlPlane
   readonly resolver: Resolver
+  readonly metrics: Metrics
   listen(): Promise<AddressInfo>
-  /** Drain: stop accepting, let in-flight requests finish within the timeout, then close the rest. */
-  close(timeoutMs: number): Promise<void>
-  readonly ready: boolean
+  /** Readiness false at once (load balancers stop sending new connections). */
   setDraining(): void
+  readonly ready: boolean
+  /** Drain: stop accepting, let in-flight requests finish within the timeout, close WebSockets with 1001. */
+  close(timeoutMs: number): Promise<void>
 }
 
 /** The composition root: builds every part once from Config and wires them; no request logic. */
 export async function createGateway(config: Config, log: Logger): Promise<Gateway> {
+  let metrics: Metrics | undefined
   const controlPlane: ControlPlane = config.apiUrl !== undefined
-    ? new HttpControlPlane({ apiUrl: config.apiUrl, apiKey: config.apiKey as string, timeoutMs: config.apiTimeoutMs })
+    ? new HttpControlPlane({
+      apiUrl: config.apiUrl,
+      apiKey: config.apiKey as string,
+      timeoutMs: config.apiTimeoutMs,
+      onCall: (call, outcome, ms, tries) => {
+        metrics?.controlPlaneCalls.inc({ call, outcome })
+        metrics?.controlPlaneDuration.observe({ call }, ms / 1000)
+        if (tries > 1) metrics?.controlPlaneRetries.inc({ call }, tries - 1)
+      },
+    })
     : new EmbeddedControlPlane({
       file: config.sandboxesFile,
       secret: config.sessionSecret,
@@ -49,14 +65,45 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
     }
   }
 
-  const resolver = new Resolver({ controlPlane, maxEntries: config.cacheMaxEntries })
+  const tunnels = new Set<WsTunnel>()
+  const resolver = new Resolver({
+    controlPlane,
+    maxEntries: config.cacheMaxEntries,
+    onLookup: (cache, result) => metrics?.cacheLookups.inc({ cache, result }),
+  })
+  metrics = new Metrics({
+    version: VERSION,
+    websockets: () => tunnels.size,
+    cacheSizes: () => ({
+      public: resolver.publicFlags.size,
+      preview_token: resolver.tokens.size,
+      bearer: resolver.access.size,
+      signed_token: resolver.signedTokens.size,
+      runner: resolver.runners.size,
+    }),
+  })
+  const m = metrics
+  observeUpstreamConnects(m)
+
   const sessions = new SessionSigner(config.sessionSecret)
-  const auth = new AuthChain({ resolver, sessions, secureCookies: config.protocol === 'https', partitionedCookies: config.cookiePartitioned })
+  const auth = new AuthChain({
+    resolver,
+    sessions,
+    secureCookies: config.protocol === 'https',
+    partitionedCookies: config.cookiePartitioned,
+    onDecision: (method, result) => m.authDecisions.inc({ method, result }),
+  })
   const oidc = new OidcLogin({ config, controlPlane, secret: config.sessionSecret })
   const warning = config.previewWarning ? new PreviewWarning({ protocol: config.protocol, cookieDomain: config.cookieDomain }) : null
-  const http = new HttpForwarder({ upstreamTimeoutMs: config.upstreamTimeoutMs, idleTimeoutMs: config.upstreamIdleTimeoutMs })
+  const http = new HttpForwarder({
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    idleTimeoutMs: config.upstreamIdleTimeoutMs,
+    onUpstreamError: (kind) => m.upstreamErrors.inc({ kind }),
+    onUpstreamHeaders: (s) => m.upstreamHeaders.observe(s),
+  })
   const activity = new ActivityTracker(controlPlane, { maxEntries: config.cacheMaxEntries })
-  const tunnels = new Set<WsTunnel>()
+  const accounting = new Accounting(m, log, config.accessLog)
+  const shedder = new LoadShedder(config.overloadLagMs)
   let ready = true
 
   const flow = new RequestFlow({
@@ -70,8 +117,12 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
     auth,
     http,
     activity,
+    accounting,
+    shedder,
+    limiter: new SandboxLimiter(config.maxConnectionsPerSandbox),
+    onOverload: () => m.overloaded.inc(),
     isReady: () => ready,
-    onTunnelOpen: (t) => { tunnels.add(t); activity.open(t) },
+    onTunnelOpen: (t) => { tunnels.add(t); activity.open(t); m.websocketsTotal.inc() },
     onTunnelClose: (t) => { tunnels.delete(t); activity.close(t) },
   })
   const server = createListener({
@@ -81,35 +132,67 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
     onRequest: flow.onRequest,
     onUpgrade: flow.onUpgrade,
   })
+  if (config.maxConnections > 0) server.maxConnections = config.maxConnections
+  server.on('connection', (socket: Socket) => accounting.connectionOpened(socket))
+  server.on('secureConnection', (socket: Socket) => accounting.connectionOpened(socket))
+  server.on('drop', () => m.refusedConnections.inc({ reason: 'max_connections' }))
+  let metricsServer: Server | undefined
 
   return {
     server,
     controlPlane,
     resolver,
+    metrics: m,
     get ready() { return ready },
     setDraining() { ready = false },
-    listen() {
-      return new Promise((resolve, reject) => {
+    async listen() {
+      const addr = await new Promise<AddressInfo>((resolve, reject) => {
         server.once('error', reject)
         server.listen({ port: config.port, host: config.bind, backlog: 4096 }, () => {
           server.off('error', reject)
           resolve(server.address() as AddressInfo)
         })
       })
+      if (config.metricsPort !== undefined) metricsServer = await m.listen(config.metricsPort, config.metricsBind)
+      return addr
     },
     async close(timeoutMs: number) {
       ready = false
+      // New connections are refused from here; idle keep-alive connections are closed as they go idle.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
-      const deadline = new Promise<'timeout'>((resolve) => setTimeout(resolve, timeoutMs, 'timeout').unref())
       const idleSweep = setInterval(() => server.closeIdleConnections(), 250)
-      // WebSockets are not "in flight" requests: they are closed at the deadline (or now, with no timeout).
+      let timer: NodeJS.Timeout | undefined
+      const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(resolve, timeoutMs, 'timeout') })
       const result = await Promise.race([closed, deadline])
+      // WebSockets are held to the deadline (a chat must not be cut when the last HTTP request ends early).
+      if (tunnels.size > 0 && result !== 'timeout') await deadline
+      clearTimeout(timer)
       clearInterval(idleSweep)
-      for (const t of tunnels) t.destroy()
-      if (result === 'timeout') server.closeAllConnections()
+      for (const t of tunnels) t.goingAway()
+      server.closeAllConnections()
       activity.stop()
-      await Promise.allSettled([http.close(), controlPlane.close(), ...demoServers.map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r) }))])
+      shedder.stop()
+      await Promise.allSettled([
+        http.close(),
+        controlPlane.close(),
+        ...demoServers.map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r) })),
+        metricsServer === undefined ? Promise.resolve() : new Promise((r) => { metricsServer?.closeAllConnections(); metricsServer?.close(r) }),
+      ])
     },
   }
+}
+
+/** Upstream connect time from undici's diagnostics channels (one connect at a time per client). */
+function observeUpstreamConnects(m: Metrics): void {
+  const started = new WeakMap<object, number>()
+  subscribe('undici:client:beforeConnect', (msg) => {
+    const { connector } = msg as { connector: object }
+    started.set(connector, performance.now())
+  })
+  subscribe('undici:client:connected', (msg) => {
+    const { connector } = msg as { connector: object }
+    const t = started.get(connector)
+    if (t !== undefined) { started.delete(connector); m.upstreamConnect.observe((performance.now() - t) / 1000) }
+  })
 }

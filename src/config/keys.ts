@@ -51,6 +51,11 @@ export const KEYS = {
   REDIS_TLS: { type: 'bool', default: 'false', doc: 'Use TLS to Redis.' },
   SHUTDOWN_TIMEOUT_SEC: { type: 'int', default: '30', min: 0, max: 3600, doc: 'Time in-flight requests get to finish after a SIGTERM/SIGINT before remaining connections are closed.' },
   SHUTDOWN_DELAY_SEC: { type: 'int', default: '0', min: 0, max: 600, doc: 'Pre-stop delay: keep serving (readiness false) this long after the signal before draining.' },
+  MAX_CONNECTIONS: { type: 'int', default: '20000', min: 0, max: 10_000_000, doc: 'Cap on open client connections (0 = no cap); connections beyond it are dropped and counted in gateway_connections_refused_total.' },
+  MAX_CONNECTIONS_PER_SANDBOX: { type: 'int', default: '0', min: 0, max: 10_000_000, doc: 'Cap on concurrent requests + WebSockets per sandbox (0 = off); beyond it: 429 TOO_MANY_CONNECTIONS.' },
+  OVERLOAD_LAG_MS: { type: 'int', default: '500', min: 0, max: 60_000, doc: 'Event-loop lag above which new requests get 503 OVERLOADED with Retry-After (0 = never); open streams are kept.' },
+  ACCESS_LOG: { type: 'bool', default: 'true', doc: 'One JSON access-log line per request at level info.' },
+  METRICS_BIND: { type: 'string', default: '0.0.0.0', doc: 'Address the metrics listener binds to.' },
   CACHE_MAX_ENTRIES: { type: 'int', default: '50000', min: 100, max: 10_000_000, doc: 'Bound of each control-plane answer cache.' },
   LOG_LEVEL: { type: 'level', default: 'info', doc: 'trace | debug | info | warn | error | fatal | silent.' },
 } as const satisfies Record<string, KeySpec>

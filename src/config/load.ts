@@ -40,6 +40,11 @@ export interface Config {
   readonly shutdownTimeoutMs: number
   readonly shutdownDelayMs: number
   readonly cacheMaxEntries: number
+  readonly maxConnections: number
+  readonly maxConnectionsPerSandbox: number
+  readonly overloadLagMs: number
+  readonly accessLog: boolean
+  readonly metricsBind: string
   readonly logLevel: LogLevel
   /** Raw effective values (for the start-up line; secrets masked by the printer). */
   readonly effective: Readonly<Partial<Record<ConfigKey, string>>>
@@ -259,6 +264,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_SEC') * 1000,
     shutdownDelayMs: int('SHUTDOWN_DELAY_SEC') * 1000,
     cacheMaxEntries: int('CACHE_MAX_ENTRIES'),
+    maxConnections: int('MAX_CONNECTIONS'),
+    maxConnectionsPerSandbox: int('MAX_CONNECTIONS_PER_SANDBOX'),
+    overloadLagMs: int('OVERLOAD_LAG_MS'),
+    accessLog: bool('ACCESS_LOG'),
+    metricsBind: checked.METRICS_BIND ?? '0.0.0.0',
     logLevel: (checked.LOG_LEVEL ?? 'info') as LogLevel,
     effective: Object.freeze(checked),
   })

@@ -12,8 +12,16 @@ export interface ForwardTarget {
   readonly path: string
 }
 
+/** Filled in by the exchange for the access log (a RequestRecord). */
+export interface ForwardRecord {
+  upstreamStatus: number
+  upstreamMs: number
+  bytesOut: number
+}
+
 export interface ForwardContext {
   readonly sandboxId: string
+  readonly record?: ForwardRecord | undefined
   readonly response: ResponseHeaderOptions
   /** Connection refused or reset: the runner cache entry is dropped (SPEC §5). */
   readonly onRunnerRefused: (sandboxId: string) => void
@@ -28,6 +36,7 @@ export interface HttpForwarderOptions {
   readonly upstreamTimeoutMs: number
   readonly idleTimeoutMs: number
   readonly onUpstreamError?: (kind: UpstreamErrorKind) => void
+  readonly onUpstreamHeaders?: (seconds: number) => void
 }
 
 /** Connect failures worth a brief retry (a dev server still starting): nothing was sent. */
@@ -85,6 +94,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   #bytesOut = 0
   #finished = false
   #streaming = false
+  #dispatchedAt = 0
 
   constructor(forwarder: HttpForwarder, req: IncomingMessage, res: ServerResponse, opts: Dispatcher.DispatchOptions, ctx: ForwardContext) {
     this.#forwarder = forwarder
@@ -104,6 +114,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
 
   dispatch(): void {
     if (this.#finished) return
+    this.#dispatchedAt = performance.now()
     this.#forwarder.agent.dispatch(this.#opts, this)
   }
 
@@ -140,6 +151,10 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true // 1xx: Node writes its own 100-continue; others are dropped
     if (this.#headersTimer !== undefined) { clearTimeout(this.#headersTimer); this.#headersTimer = undefined }
     this.#upstreamStatus = statusCode
+    const ms = performance.now() - this.#dispatchedAt
+    this.#forwarder.onUpstreamHeaders?.(ms / 1000)
+    const rec = this.#ctx.record
+    if (rec !== undefined) { rec.upstreamStatus = statusCode; rec.upstreamMs = ms }
     if (this.#finished) return false
     const headers = buildResponseHeaders(rawHeaders, { ...this.#ctx.response, status: statusCode })
     this.#res.writeHead(statusCode, statusText || undefined, headers)
@@ -208,6 +223,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     this.#res.removeListener('close', resOnClose)
     this.#res[kExchange] = undefined
     if (this.#streaming) this.#ctx.onStreamClose?.(this)
+    if (this.#ctx.record !== undefined) this.#ctx.record.bytesOut = this.#bytesOut
     this.#ctx.onDone?.(status, this.#bytesOut, this.#upstreamStatus, error)
   }
 }
@@ -217,10 +233,12 @@ export class HttpForwarder {
   readonly agent: Agent
   readonly upstreamTimeoutMs: number
   readonly onUpstreamError: ((kind: UpstreamErrorKind) => void) | undefined
+  readonly onUpstreamHeaders: ((seconds: number) => void) | undefined
 
   constructor(options: HttpForwarderOptions) {
     this.upstreamTimeoutMs = options.upstreamTimeoutMs
     this.onUpstreamError = options.onUpstreamError
+    this.onUpstreamHeaders = options.onUpstreamHeaders
     this.agent = new Agent({
       connections: null,
       pipelining: 1,

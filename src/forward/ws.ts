@@ -16,9 +16,13 @@ export interface UpgradeContext {
   readonly onRunnerRefused: (sandboxId: string) => void
   readonly onOpen?: (tunnel: WsTunnel) => void
   readonly onClose?: (tunnel: WsTunnel) => void
+  /** Called exactly once however the tunnel ends (connect failure included). */
+  readonly onFinally?: (tunnel: WsTunnel) => void
 }
 
 const kTunnel = Symbol('tunnel')
+/** FIN + close opcode, 2-byte payload: status 1001. */
+const GOING_AWAY = Buffer.from([0x88, 0x02, 0x03, 0xe9])
 type TunnelSocket = Socket & { [kTunnel]?: WsTunnel }
 
 function upstreamOnConnect(this: TunnelSocket): void {
@@ -48,6 +52,7 @@ export class WsTunnel implements LiveStream {
   #ctx: UpgradeContext
   #open = false
   #pipes = 0
+  #done = false
 
   constructor(client: Duplex, head: Buffer, target: UpgradeTarget, headers: readonly string[], method: string, ctx: UpgradeContext) {
     this.sandboxId = ctx.sandboxId
@@ -94,6 +99,13 @@ export class WsTunnel implements LiveStream {
     if (code === 'ECONNREFUSED' || code === 'ECONNRESET') this.#ctx.onRunnerRefused(this.sandboxId)
     this.#upstream.destroy()
     sendRawError(this.#client as Socket, 'UPSTREAM_UNREACHABLE')
+    this.#finally()
+  }
+
+  #finally(): void {
+    if (this.#done) return
+    this.#done = true
+    this.#ctx.onFinally?.(this)
   }
 
   ended(_err: Error | null | undefined): void {
@@ -103,10 +115,24 @@ export class WsTunnel implements LiveStream {
     if (--this.#pipes <= 0 && this.#open) {
       this.#open = false
       this.#ctx.onClose?.(this)
+      this.#finally()
     }
   }
 
-  /** Shutdown: close both sockets. */
+  /**
+   * Drain deadline: stop reading the runner, send the client a WebSocket close frame with code
+   * 1001 (going away; server frames are unmasked, RFC 6455 §5.5.1), then close both sides.
+   */
+  goingAway(): void {
+    const up = this.#upstream
+    up.pause()
+    up.unpipe(this.#client)
+    if (this.#open && this.#client.writable) this.#client.end(GOING_AWAY)
+    else this.#client.destroy()
+    up.destroy()
+  }
+
+  /** Close both sockets at once. */
   destroy(): void {
     this.#upstream.destroy()
     this.#client.destroy()

@@ -19,6 +19,8 @@ import type { Resolver } from '../resolve/resolver.js'
 import { isLabelChars, parseHost, type PreviewHost } from '../routing/preview-host.js'
 import { QUERY_AUTH_KEY, findQueryParam, hasDotSegment, removeQueryParam, splitTarget, type RequestTarget } from '../routing/request-target.js'
 import { CorsPolicy, isPreflight } from './cors.js'
+import { Accounting } from './accounting.js'
+import type { LoadShedder, SandboxLimiter } from './limits.js'
 import { isNavigation, sendError, sendJson, sendRawError, sendRedirect } from './respond.js'
 
 export interface RequestFlowDeps {
@@ -33,6 +35,10 @@ export interface RequestFlowDeps {
   readonly http: HttpForwarder
   readonly activity: ActivityTracker
   readonly isReady: () => boolean
+  readonly accounting: Accounting
+  readonly shedder: LoadShedder
+  readonly limiter: SandboxLimiter
+  readonly onOverload: () => void
   readonly onTunnelOpen: (t: WsTunnel) => void
   readonly onTunnelClose: (t: WsTunnel) => void
 }
@@ -156,6 +162,7 @@ export class RequestFlow {
   }
 
   readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    this.#d.accounting.begin(res)
     this.#handle(req, res).catch(() => { if (!res.headersSent && !res.destroyed) sendError(req, res, 'INTERNAL'); else res.destroy() })
   }
 
@@ -164,21 +171,26 @@ export class RequestFlow {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const rec = Accounting.record(res)
     const routed = this.#route(req)
     if ('refuse' in routed) return sendError(req, res, routed.refuse, routed)
     let r: Routed
     if ('base' in routed) {
       const t = routed.target
+      if (rec !== undefined) rec.kind = 'base'
+      if (t.path === '/health' && rec !== undefined) rec.kind = 'health'
       if (t.path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) return sendJson(res, 200, { status: 'ok', version: this.#d.version })
       if (t.path === '/ready' && (req.method === 'GET' || req.method === 'HEAD')) {
         return this.#d.isReady() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'draining' })
       }
+      if ((t.path === '/login' || t.path === '/callback') && rec !== undefined) rec.kind = 'login'
       if (t.path === '/login' && req.method === 'GET') return this.#login(req, res, routed.base, t)
       if (t.path === '/callback' && req.method === 'GET') return this.#callback(req, res, routed.base)
       const tb = this.#toolbox(t, req.headers.host as string)
       if (tb === null) {
         if (req.method === 'GET') {
           const bl = /^\/(sandboxes|snapshots)\/([^/]+)\/build-logs$/.exec(t.path)
+          if (bl !== null && rec !== undefined) rec.kind = 'build_logs'
           if (bl !== null) return this.#buildLogs(req, res, bl[1] === 'sandboxes' ? 'sandbox' : 'snapshot', bl[2] as string, t)
         }
         return sendError(req, res, 'NOT_FOUND')
@@ -191,6 +203,11 @@ export class RequestFlow {
       if (r.target.hasQuery && r.target.query.includes(LOGIN_TICKET_PARAM)) return this.#redeemTicket(req, res, r)
     }
 
+    if (rec !== undefined) { rec.kind = r.toolbox ? 'toolbox' : 'preview'; rec.label = r.label }
+    if (this.#d.shedder.isOverloaded()) {
+      this.#d.onOverload()
+      return sendError(req, res, 'OVERLOADED', { headers: { 'Retry-After': '2' } })
+    }
     const disableCors = header(req, 'x-daytona-disable-cors') === 'true'
     const origin = header(req, 'origin')
     if (!disableCors && origin !== undefined && isPreflight(req)) return this.#cors.answerPreflight(req, res, origin)
@@ -201,6 +218,7 @@ export class RequestFlow {
     if (res.destroyed) return
     if (decision.verdict !== 'allow') return this.#refuseAuth(req, res, decision, r)
 
+    if (rec !== undefined) rec.sandboxId = decision.sandboxId
     const runner = await this.#runner(decision.sandboxId, res)
     if (res.destroyed) return
     if (runner === null) return sendError(req, res, 'UPSTREAM_UNREACHABLE')
@@ -226,8 +244,11 @@ export class RequestFlow {
       forwardedProto: this.#proto,
       remoteAddress: req.socket.remoteAddress ?? '',
     })
+    if (!this.#d.limiter.tryAcquire(decision.sandboxId)) return sendError(req, res, 'TOO_MANY_CONNECTIONS', { headers: { 'Retry-After': '2' } })
+    if (this.#d.limiter.enabled) res.once('close', () => this.#d.limiter.release(decision.sandboxId))
     const ctx: ForwardContext = {
       sandboxId: decision.sandboxId,
+      record: rec,
       response: { cors, setCookie: decision.setCookie, locationPrefix: r.toolbox ? `/toolbox/${decision.sandboxId}` : undefined, status: 0 },
       onRunnerRefused: this.#dropRunner,
       onStreamOpen: this.#streamOpen,
@@ -237,6 +258,7 @@ export class RequestFlow {
   }
 
   #dropRunner = (id: string): void => this.#d.resolver.dropRunner(id)
+  #releaseTunnel = (t: WsTunnel): void => this.#d.limiter.release(t.sandboxId)
   #streamOpen = (s: { sandboxId: string; bytesMoved(): number }): void => this.#d.activity.open(s)
   #streamClose = (s: { sandboxId: string; bytesMoved(): number }): void => this.#d.activity.close(s)
 
@@ -336,6 +358,7 @@ export class RequestFlow {
       r = tb
     } else r = routed
     if ((header(req, 'upgrade') ?? '').toLowerCase() !== 'websocket') return sendRawError(s, 'BAD_REQUEST')
+    if (this.#d.shedder.isOverloaded()) { this.#d.onOverload(); return sendRawError(s, 'OVERLOADED', 503, 'Retry-After: 2\r\n') }
 
     // SPEC §6: cross-site WebSocket hijacking. On reserved ports (and the toolbox route) an Origin
     // must be this very host or an allowed origin, whatever the credential; no Origin (SDKs) is fine.
@@ -358,6 +381,7 @@ export class RequestFlow {
     if ('refuse' in runner) return sendRawError(s, runner.refuse)
     const b = upstreamFor(runner, decision.sandboxId, r.toolbox ? 'toolbox' : r.port)
     if (b === null) return sendRawError(s, 'UPSTREAM_UNREACHABLE')
+    if (!this.#d.limiter.tryAcquire(decision.sandboxId)) return sendRawError(s, 'TOO_MANY_CONNECTIONS', 429, 'Retry-After: 2\r\n')
     if (header(req, 'x-daytona-skip-last-activity-update') !== 'true') this.#d.activity.touch(decision.sandboxId)
     const headers = buildUpstreamHeaders(req.rawHeaders, {
       dropAuthorization: decision.examinedAuthorization,
@@ -372,6 +396,7 @@ export class RequestFlow {
       onRunnerRefused: this.#dropRunner,
       onOpen: this.#d.onTunnelOpen,
       onClose: this.#d.onTunnelClose,
+      onFinally: this.#releaseTunnel,
     })
   }
 

@@ -1,0 +1,104 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import { hashLabel, type Logger } from '../log.js'
+import { methodLabel, type Metrics, type RouteKind } from '../metrics/metrics.js'
+
+/** Per-request facts the access log and metrics need; attached to the response, no closures. */
+export interface RequestRecord {
+  readonly start: number
+  kind: RouteKind
+  sandboxId: string | undefined
+  label: string | undefined
+  upstreamStatus: number
+  upstreamMs: number
+  bytesOut: number
+}
+
+const kRecord = Symbol('record')
+type Recorded = ServerResponse & { [kRecord]?: RequestRecord; [kAccounting]?: Accounting }
+const kAccounting = Symbol('accounting')
+const kSocketAccounting = Symbol('socketAccounting')
+type AccountedSocket = Socket & { [kSocketAccounting]?: Accounting }
+
+function resOnClose(this: Recorded): void {
+  const rec = this[kRecord]
+  const acc = this[kAccounting]
+  if (rec === undefined || acc === undefined) return
+  this[kRecord] = undefined
+  acc.finish(this, rec)
+}
+
+function socketOnClose(this: AccountedSocket): void {
+  const acc = this[kSocketAccounting]
+  if (acc === undefined) return
+  this[kSocketAccounting] = undefined
+  acc.socketClosed(this)
+}
+
+/**
+ * One access-log line per request (method, route kind, status, bytes, durations, upstream status,
+ * sandbox id, a hash of the host label — never the host, the query or a token) and the request
+ * metrics, both written when the response closes.
+ */
+export class Accounting {
+  #metrics: Metrics
+  #log: Logger
+  #accessLog: boolean
+
+  constructor(metrics: Metrics, log: Logger, accessLog: boolean) {
+    this.#metrics = metrics
+    this.#log = log
+    this.#accessLog = accessLog && log.isLevelEnabled('info')
+  }
+
+  begin(res: ServerResponse): RequestRecord {
+    const rec: RequestRecord = { start: performance.now(), kind: 'invalid', sandboxId: undefined, label: undefined, upstreamStatus: 0, upstreamMs: 0, bytesOut: 0 }
+    const r = res as Recorded
+    r[kRecord] = rec
+    r[kAccounting] = this
+    res.on('close', resOnClose)
+    this.#metrics.inflight.inc()
+    return rec
+  }
+
+  static record(res: ServerResponse): RequestRecord | undefined {
+    return (res as Recorded)[kRecord]
+  }
+
+  finish(res: ServerResponse, rec: RequestRecord): void {
+    this.#metrics.inflight.dec()
+    const status = res.writableFinished ? res.statusCode : 499 // client gone before the end
+    const seconds = (performance.now() - rec.start) / 1000
+    this.#metrics.requests.inc({ kind: rec.kind, method: methodLabel(res.req?.method), code: String(status) })
+    this.#metrics.requestDuration.observe({ kind: rec.kind }, seconds)
+    if (this.#accessLog) {
+      const req = res.req as IncomingMessage | undefined
+      this.#log.info({
+        msg: 'access',
+        method: methodLabel(req?.method),
+        kind: rec.kind,
+        status,
+        upstreamStatus: rec.upstreamStatus || undefined,
+        bytesOut: rec.bytesOut > 0 ? rec.bytesOut : Number(res.getHeader('content-length') ?? 0),
+        durationMs: Math.round(seconds * 10000) / 10,
+        upstreamMs: rec.upstreamMs > 0 ? Math.round(rec.upstreamMs * 10) / 10 : undefined,
+        sandbox: rec.sandboxId,
+        hostHash: rec.label === undefined ? undefined : hashLabel(rec.label),
+      })
+    }
+  }
+
+  /** Counts client connections and the bytes they moved. */
+  connectionOpened(socket: Socket): void {
+    const s = socket as AccountedSocket
+    s[kSocketAccounting] = this
+    this.#metrics.openConnections.inc()
+    socket.once('close', socketOnClose)
+  }
+
+  socketClosed(socket: Socket): void {
+    this.#metrics.openConnections.dec()
+    this.#metrics.bytes.inc({ direction: 'in' }, socket.bytesRead)
+    this.#metrics.bytes.inc({ direction: 'out' }, socket.bytesWritten)
+  }
+}

@@ -1,0 +1,82 @@
+import { createServer, type Server } from 'node:http'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/** Route kinds: the only request classification that reaches a label (never host, id, token, path). */
+export type RouteKind = 'preview' | 'toolbox' | 'build_logs' | 'health' | 'login' | 'base' | 'invalid'
+
+const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE'])
+
+/** Bounded label: a method outside the standard set is `OTHER`. */
+export function methodLabel(m: string | undefined): string {
+  return m !== undefined && METHODS.has(m) ? m : 'OTHER'
+}
+
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
+
+/**
+ * Our own prom-client Registry (not the global one), served only on METRICS_PORT. Gauges that
+ * describe state (open WebSockets, cache sizes) use collect(), so nothing is computed per request
+ * just to be scraped. Counters end in `_total`, durations are `_seconds`.
+ */
+export class Metrics {
+  readonly registry = new Registry()
+  readonly requests: Counter<'kind' | 'method' | 'code'>
+  readonly requestDuration: Histogram<'kind'>
+  readonly upstreamConnect: Histogram<never>
+  readonly upstreamHeaders: Histogram<never>
+  readonly upstreamErrors: Counter<'kind'>
+  readonly openConnections: Gauge<never>
+  readonly refusedConnections: Counter<'reason'>
+  readonly inflight: Gauge<never>
+  readonly websocketsTotal: Counter<never>
+  readonly authDecisions: Counter<'method' | 'result'>
+  readonly controlPlaneCalls: Counter<'call' | 'outcome'>
+  readonly controlPlaneDuration: Histogram<'call'>
+  readonly controlPlaneRetries: Counter<'call'>
+  readonly cacheLookups: Counter<'cache' | 'result'>
+  readonly bytes: Counter<'direction'>
+  readonly overloaded: Counter<never>
+
+  constructor(options: { version: string; websockets: () => number; cacheSizes: () => Record<string, number> }) {
+    const registers = [this.registry]
+    collectDefaultMetrics({ register: this.registry })
+    this.requests = new Counter({ name: 'gateway_requests_total', help: 'Requests answered, by route kind, method and status code.', labelNames: ['kind', 'method', 'code'], registers })
+    this.requestDuration = new Histogram({ name: 'gateway_request_duration_seconds', help: 'Time from request to the end of the response, by route kind.', labelNames: ['kind'], buckets: DURATION_BUCKETS, registers })
+    this.upstreamConnect = new Histogram({ name: 'gateway_upstream_connect_seconds', help: 'Time to open a connection to a runner or upstream.', buckets: DURATION_BUCKETS, registers })
+    this.upstreamHeaders = new Histogram({ name: 'gateway_upstream_time_to_headers_seconds', help: 'Time from dispatch to the upstream response headers.', buckets: DURATION_BUCKETS, registers })
+    this.upstreamErrors = new Counter({ name: 'gateway_upstream_errors_total', help: 'Upstream failures by kind (connect, timeout, reset, other).', labelNames: ['kind'], registers })
+    this.openConnections = new Gauge({ name: 'gateway_open_connections', help: 'Client connections open on the public port.', registers })
+    this.refusedConnections = new Counter({ name: 'gateway_connections_refused_total', help: 'Client connections or upgrades refused by a limit.', labelNames: ['reason'], registers })
+    this.inflight = new Gauge({ name: 'gateway_inflight_requests', help: 'Requests being handled now.', registers })
+    this.websocketsTotal = new Counter({ name: 'gateway_websockets_total', help: 'WebSocket tunnels opened.', registers })
+    new Gauge({ name: 'gateway_websockets_active', help: 'WebSocket tunnels open now.', registers, collect() { this.set(options.websockets()) } })
+    this.authDecisions = new Counter({ name: 'gateway_auth_decisions_total', help: 'Authentication decisions by winning method and result.', labelNames: ['method', 'result'], registers })
+    this.controlPlaneCalls = new Counter({ name: 'gateway_control_plane_calls_total', help: 'Control-plane calls by call and outcome (ok, no, failure).', labelNames: ['call', 'outcome'], registers })
+    this.controlPlaneDuration = new Histogram({ name: 'gateway_control_plane_call_duration_seconds', help: 'Control-plane call duration including retries.', labelNames: ['call'], buckets: DURATION_BUCKETS, registers })
+    this.controlPlaneRetries = new Counter({ name: 'gateway_control_plane_retries_total', help: 'Control-plane retries (tries beyond the first).', labelNames: ['call'], registers })
+    this.cacheLookups = new Counter({ name: 'gateway_cache_lookups_total', help: 'Cache lookups by cache and result (hit, miss, stale, coalesced).', labelNames: ['cache', 'result'], registers })
+    new Gauge({
+      name: 'gateway_cache_entries', help: 'Entries held by each cache.', labelNames: ['cache'], registers,
+      collect() { for (const [cache, n] of Object.entries(options.cacheSizes())) this.set({ cache }, n) },
+    })
+    this.bytes = new Counter({ name: 'gateway_bytes_total', help: 'Bytes moved on client connections (in = received from clients, out = sent to them).', labelNames: ['direction'], registers })
+    this.overloaded = new Counter({ name: 'gateway_overload_rejections_total', help: 'Requests answered 503 OVERLOADED because the event loop lagged.', registers })
+    const info = new Gauge({ name: 'gateway_build_info', help: 'Build information.', labelNames: ['version', 'node'], registers })
+    info.set({ version: options.version, node: process.version }, 1)
+  }
+
+  /** GET /metrics on its own port (never the public one). */
+  listen(port: number, host: string): Promise<Server> {
+    const server = createServer((req, res) => {
+      if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) { res.writeHead(404).end(); return }
+      this.registry.metrics().then(
+        (text) => { res.writeHead(200, { 'Content-Type': this.registry.contentType }); res.end(text) },
+        () => { res.writeHead(500).end() },
+      )
+    })
+    return new Promise((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, () => { server.off('error', reject); resolve(server) })
+    })
+  }
+}
