@@ -1,0 +1,145 @@
+/**
+ * SPEC §1/§6 — malformed and smuggling-shaped requests over raw sockets: two Host headers,
+ * absolute-form authority mismatch, CL+TE, duplicate Content-Length, obs-fold, NUL / bare CR,
+ * bad chunk sizes (400 and closed, nothing forwarded), headers over 16 KiB (431), slowloris
+ * (headers must arrive within 10 s), and the process keeps serving afterwards.
+ */
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { startStack } from '../helpers/stack.js'
+import type { SandboxHandle, Stack } from '../helpers/stack.js'
+import { RawConnection, rawExchange } from '../helpers/gateway.js'
+import { echoOf } from '../helpers/assertions.js'
+
+const T = { timeout: 20_000 }
+
+describe('SPEC §6 bad input', () => {
+  let s: Stack
+  let pub: SandboxHandle
+  let other: SandboxHandle
+  before(async () => {
+    s = await startStack()
+    pub = s.sandbox({ public: true })
+    other = s.sandbox({ public: true })
+  })
+  after(async () => { await s?.close() })
+
+  const host = (): string => s.host(3000, pub.id)
+  const nothingForwarded = (): void => {
+    assert.deepEqual(s.runner.requests(pub.id).map((r) => r.url), [], 'nothing forwarded')
+    assert.deepEqual(s.runner.requests(other.id).map((r) => r.url), [], 'nothing forwarded to another sandbox')
+  }
+
+  /** 400, connection closed, nothing forwarded. */
+  async function expect400Closed(payload: string): Promise<void> {
+    const { response, closed } = await rawExchange(s.gw.port, payload, { closeWithinMs: 3000 })
+    assert.equal(response.status, 400, `got ${response.status} for ${JSON.stringify(payload.slice(0, 120))}`)
+    assert.ok(closed, 'connection closed after the 400')
+    nothingForwarded()
+  }
+
+  test('two Host headers → 400 (different values)', T, async () => {
+    // SPEC §6 asks for 400 here; "and closed" is only asked for ambiguous framing.
+    const { response } = await rawExchange(s.gw.port, `GET /echo HTTP/1.1\r\nHost: ${host()}\r\nHost: ${s.host(3000, other.id)}\r\n\r\n`)
+    assert.equal(response.status, 400)
+    nothingForwarded()
+  })
+
+  test('two Host headers → 400 (same value)', T, async () => {
+    const { response } = await rawExchange(s.gw.port, `GET /echo HTTP/1.1\r\nHost: ${host()}\r\nHost: ${host()}\r\n\r\n`)
+    assert.equal(response.status, 400)
+    nothingForwarded()
+  })
+
+  test('absolute-form target whose authority differs from Host → 400 (other sandbox, other port, other domain)', T, async () => {
+    for (const authority of [s.host(3000, other.id), `${host()}:8080`, `3000-${pub.id}.other.test`]) {
+      const { response } = await rawExchange(s.gw.port, `GET http://${authority}/echo HTTP/1.1\r\nHost: ${host()}\r\n\r\n`)
+      assert.equal(response.status, 400, `authority ${authority}`)
+    }
+    nothingForwarded()
+  })
+
+  test('absolute-form target matching Host (case-insensitively) is served with the origin-form path', T, async () => {
+    const ok = s.sandbox({ public: true })
+    const conn = await RawConnection.open(s.gw.port)
+    try {
+      await conn.write(`GET http://3000-${ok.id}.PREVIEW.test/echo?x=1 HTTP/1.1\r\nHost: ${s.host(3000, ok.id)}\r\nConnection: close\r\n\r\n`)
+      const r = await conn.response(5000)
+      assert.equal(r.status, 200, r.body.toString('utf8').slice(0, 200))
+      const echo = JSON.parse(r.body.toString('utf8')) as { url: string }
+      assert.equal(echo.url, `/sandboxes/${ok.id}/toolbox/proxy/3000/echo?x=1`)
+    } finally {
+      conn.destroy()
+    }
+    assert.equal(s.runner.requests(ok.id).length, 1)
+  })
+
+  test('Content-Length together with Transfer-Encoding → 400, closed, nothing forwarded', T, async () => {
+    await expect400Closed(`POST /echo HTTP/1.1\r\nHost: ${host()}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: ${host()}\r\n\r\n`)
+  })
+
+  test('two different Content-Length headers → 400', T, async () => {
+    await expect400Closed(`POST /echo HTTP/1.1\r\nHost: ${host()}\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!`)
+  })
+
+  test('obs-fold (a header continued on the next line) → 400', T, async () => {
+    await expect400Closed(`GET /echo HTTP/1.1\r\nHost: ${host()}\r\nX-Folded: first\r\n second\r\n\r\n`)
+  })
+
+  test('NUL in a header value → 400', T, async () => {
+    await expect400Closed(`GET /echo HTTP/1.1\r\nHost: ${host()}\r\nX-Nul: a\u0000b\r\n\r\n`)
+  })
+
+  test('bare CR in a header value → 400', T, async () => {
+    await expect400Closed(`GET /echo HTTP/1.1\r\nHost: ${host()}\r\nX-Cr: a\rb\r\n\r\n`)
+  })
+
+  test('whitespace between a header name and the colon → 400', T, async () => {
+    await expect400Closed(`POST /echo HTTP/1.1\r\nHost: ${host()}\r\nTransfer-Encoding : chunked\r\nContent-Length: 3\r\n\r\nabc`)
+  })
+
+  test('a bad chunk size → 400', T, async () => {
+    await expect400Closed(`POST /echo HTTP/1.1\r\nHost: ${host()}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n`)
+  })
+
+  test('request headers over 16 KiB → 431', T, async () => {
+    const { response } = await rawExchange(s.gw.port, `GET /echo HTTP/1.1\r\nHost: ${host()}\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`)
+    assert.equal(response.status, 431)
+    nothingForwarded()
+  })
+
+  test('request headers of 12 KiB are accepted', T, async () => {
+    const ok = s.sandbox({ public: true })
+    echoOf(await s.send(s.host(3000, ok.id), '/echo', { headers: { 'x-big': 'b'.repeat(12 * 1024) } }))
+  })
+
+  test('slowloris: a connection whose headers never complete is closed within ~10 s', { timeout: 45_000 }, async () => {
+    const trickle = await RawConnection.open(s.gw.port)
+    const silent = await RawConnection.open(s.gw.port)
+    const started = Date.now()
+    await trickle.write(`GET /echo HTTP/1.1\r\nHost: ${host()}\r\n`)
+    await silent.write('GET /echo HTTP/1.1\r\n')
+    // The attack: keep bytes moving, one header byte every 500 ms, never finishing the head.
+    const drip = setInterval(() => { if (!trickle.closed) trickle.write('X').catch(() => {}) }, 500)
+    try {
+      const [a, b] = await Promise.all([trickle.waitClosed(25_000), silent.waitClosed(25_000)])
+      assert.ok(a, 'trickling connection closed')
+      assert.ok(b, 'silent connection closed')
+      const took = Math.max(trickle.closedAt ?? Infinity, silent.closedAt ?? Infinity) - started
+      assert.ok(took < 20_000, `closed after ${took} ms (headers must arrive within 10 s)`)
+    } finally {
+      clearInterval(drip)
+      trickle.destroy()
+      silent.destroy()
+    }
+    nothingForwarded()
+  })
+
+  test('the process keeps serving afterwards', T, async () => {
+    assert.equal(s.gw.exitInfo, undefined, 'gateway still running')
+    const health = await s.send('preview.test', '/health')
+    assert.equal(health.status, 200)
+    const ok = s.sandbox({ public: true })
+    echoOf(await s.send(s.host(3000, ok.id), '/after'))
+  })
+})
