@@ -60,6 +60,10 @@ const TOOLBOX_PORT = 2280
 
 function ignore(): void {}
 
+function upgradeSocketOnError(this: Duplex): void {
+  this.destroy()
+}
+
 function hostHeaderCount(raw: readonly string[]): number {
   let n = 0
   for (let i = 0; i < raw.length; i += 2) {
@@ -167,6 +171,8 @@ export class RequestFlow {
   }
 
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    // The http server drops its own listeners on upgrade: a reset during auth must not crash us.
+    socket.on('error', upgradeSocketOnError)
     this.#handleUpgrade(req, socket, head).catch(() => socket.destroy())
   }
 
