@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { ERRORS, type GatewayErrorCode } from '../errors.js'
@@ -24,19 +25,40 @@ function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 }
 
+const TITLES: Partial<Record<GatewayErrorCode, string>> = {
+  INVALID_HOST: 'No preview here',
+  NOT_FOUND: 'Nothing here',
+  UNAUTHORIZED: 'You need access to this preview',
+  INVALID_LINK: 'This link no longer works',
+  LOGIN_FAILED: 'The login did not complete',
+  FORBIDDEN: 'Not allowed',
+  UPSTREAM_UNREACHABLE: 'The sandbox is not answering',
+  UPSTREAM_TIMEOUT: 'The sandbox took too long',
+  CONTROL_PLANE_UNAVAILABLE: 'The platform is unavailable',
+  OVERLOADED: 'Too busy right now',
+}
+
 const HINTS: Partial<Record<GatewayErrorCode, string>> = {
-  UNAUTHORIZED: 'Open the link you were given again, or ask the sandbox owner for a new preview link.',
+  UNAUTHORIZED: 'Log in, open the preview link you were given again, or ask the sandbox owner for a new one.',
+  INVALID_LINK: 'Share links expire or can be revoked. Ask whoever shared it for a new link.',
+  LOGIN_FAILED: 'Open the preview link again to start a new login.',
+  FORBIDDEN: 'If you think you should have access, ask the sandbox owner.',
   UPSTREAM_UNREACHABLE: 'Start the sandbox, or the app on this port, then reload.',
   UPSTREAM_TIMEOUT: 'The app may still be starting or compiling; reload in a moment.',
   CONTROL_PLANE_UNAVAILABLE: 'Reload in a moment.',
   OVERLOADED: 'Reload in a moment.',
 }
 
+const PAGE_STYLE = 'body{font:16px/1.55 system-ui,-apple-system,Segoe UI,sans-serif;max-width:34rem;margin:12vh auto;padding:0 1.25rem;color:#1f2328;background:#fff}h1{font-size:1.35rem;margin:0 0 .75rem}p{margin:.5rem 0}.hint{background:#f6f8fa;border-left:3px solid #1f6feb;padding:.6rem .8rem;border-radius:4px}footer{margin-top:2rem;color:#57606a;font-size:.85rem}code{font-family:ui-monospace,monospace;background:#eff1f3;padding:.05em .35em;border-radius:4px}'
+const PAGE_CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(PAGE_STYLE).digest('base64')}'; base-uri 'none'; form-action 'none'`
+
 function htmlBody(code: GatewayErrorCode, status: number): Buffer {
   const row = ERRORS[code]
-  const hint = HINTS[code] ?? ''
+  const hint = HINTS[code]
   const reason = status === row.status ? row.error : (STATUS_CODES[status] ?? row.error)
-  return Buffer.from(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${status} ${escapeHtml(reason)}</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:10vh auto;padding:0 1rem;color:#222}code{background:#eee;padding:0 .3em}</style></head><body><h1>${status} ${escapeHtml(reason)}</h1><p>${escapeHtml(row.message)}</p>${hint ? `<p>${escapeHtml(hint)}</p>` : ''}<p><small>Error code <code>${code}</code> · preview gateway</small></p></body></html>`)
+  return Buffer.from(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${status} ${escapeHtml(reason)}</title><style>${PAGE_STYLE}</style></head>` +
+    `<body><h1>${escapeHtml(TITLES[code] ?? reason)}</h1><p>${escapeHtml(row.message)}</p>${hint === undefined ? '' : `<p class="hint">${escapeHtml(hint)}</p>`}` +
+    `<footer>HTTP ${status} · error code <code>${code}</code> · preview gateway</footer></body></html>`)
 }
 
 /** SPEC §3 step 6: a browser navigation (Sec-Fetch-Mode: navigate, or a Mozilla UA preferring HTML). */
@@ -75,6 +97,7 @@ export function sendError(req: IncomingMessage, res: ServerResponse, code: Gatew
   res.setHeader('Cache-Control', 'no-store')
   res.setHeader('X-Preview-Error', code)
   res.setHeader('X-Content-Type-Options', 'nosniff')
+  if (html) res.setHeader('Content-Security-Policy', PAGE_CSP)
   if (options?.headers) for (const [k, v] of Object.entries(options.headers)) res.setHeader(k, v)
   if (options?.close === true) res.shouldKeepAlive = false
   res.end(req.method === 'HEAD' ? undefined : body)
