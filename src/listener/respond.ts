@@ -89,7 +89,7 @@ export interface ErrorOptions {
 export function sendError(req: IncomingMessage, res: ServerResponse, code: GatewayErrorCode, options?: ErrorOptions): void {
   const status = options?.status ?? ERRORS[code].status
   if (res.headersSent) { res.destroy(); return }
-  const html = req.method === 'GET' && isNavigation(req)
+  const html = isNavigation(req)
   const body = html ? htmlBody(code, status) : jsonBody(code, status)
   res.statusCode = status
   res.setHeader('Content-Type', html ? 'text/html; charset=utf-8' : 'application/json; charset=utf-8')

@@ -51,7 +51,7 @@ export class PreviewWarning {
       'Cache-Control': 'no-store',
       'Content-Security-Policy': CSP,
       'X-Content-Type-Options': 'nosniff',
-      'Referrer-Policy': 'no-referrer',
+      'Referrer-Policy': 'same-origin', // no-referrer would make the form's POST carry Origin: null
     })
     res.end(body)
   }
@@ -61,10 +61,11 @@ export class PreviewWarning {
    * `Origin` must be this host (or `Sec-Fetch-Site: same-origin`); the redirect stays on this host.
    */
   accept(req: IncomingMessage, res: ServerResponse, host: string, query: string): void {
+    // SPEC §6: Origin equal to this host, or Sec-Fetch-Site: same-origin (browsers may send
+    // `Origin: null` under some referrer policies; a cross-site form says cross-site there).
     const origin = req.headers.origin
-    const sameOrigin = origin !== undefined
-      ? origin.toLowerCase() === `${this.#o.protocol}://${host.toLowerCase()}`
-      : req.headers['sec-fetch-site'] === 'same-origin'
+    const sameOrigin = (origin !== undefined && origin.toLowerCase() === `${this.#o.protocol}://${host.toLowerCase()}`) ||
+      req.headers['sec-fetch-site'] === 'same-origin'
     if (!sameOrigin) return sendError(req, res, 'FORBIDDEN')
     const location = sameHostRedirect(new URLSearchParams(query).get('redirect'), host)
     res.writeHead(303, {

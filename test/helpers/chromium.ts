@@ -72,7 +72,7 @@ function install(): string | null {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
     const update = spawnSync('apt-get', ['update'], { env, encoding: 'utf8', timeout: 5 * 60_000 })
     if (update.status !== 0) return `apt-get update failed (status ${update.status}): ${(update.stderr ?? '').slice(-800)}`
-    const inst = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { env, encoding: 'utf8', timeout: 10 * 60_000 })
+    const inst = spawnSync('apt-get', ['install', '-y', 'chromium'], { env, encoding: 'utf8', timeout: 10 * 60_000 })
     if (inst.status !== 0) return `apt-get install -y chromium failed (status ${inst.status}): ${(inst.stderr ?? '').slice(-800)}`
     if (!existsSync(CHROMIUM_PATH)) return `apt-get install -y chromium succeeded but ${CHROMIUM_PATH} is still missing`
     process.stderr.write('[browser tests] chromium installed\n')
