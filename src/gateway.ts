@@ -60,8 +60,13 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
   if (controlPlane instanceof EmbeddedControlPlane) {
     const demo = controlPlane.registry.demoApp
     if (demo !== undefined) {
-      demoServers.push(await startDemoApp(demo.host, demo.port))
-      log.info({ demoApp: `${demo.host}:${demo.port}` }, 'demo app started (configured by demoApp in the registry)')
+      try {
+        demoServers.push(await startDemoApp(demo.host, demo.port))
+        log.info({ demoApp: `${demo.host}:${demo.port}` }, 'demo app started (configured by demoApp in the registry)')
+      } catch (err) {
+        // The demo is a convenience: a taken port must not stop the gateway.
+        log.warn({ demoApp: `${demo.host}:${demo.port}`, code: (err as NodeJS.ErrnoException).code }, 'demo app not started; the demo sandbox will answer 502')
+      }
     }
   }
 

@@ -25,6 +25,7 @@ export function startDemoApp(host: string, port: number): Promise<Server> {
     res.end(PAGE)
   })
   const wss = new WebSocketServer({ server, path: '/ws' })
+  wss.on('error', () => undefined) // listen errors are reported through the promise below
   wss.on('connection', (ws) => {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }))
   })
