@@ -17,6 +17,7 @@ export interface ForwardRecord {
   upstreamStatus: number
   upstreamMs: number
   bytesOut: number
+  upstreamError: string | undefined
 }
 
 export interface ForwardContext {
@@ -128,9 +129,10 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
 
   clientClosed(): void {
     if (this.#finished) return
-    // Client gone before the end: abort upstream (SPEC §6), record 499, write nothing.
-    this.#abort?.(new Error('client closed'))
+    // Client gone before the end: record 499, then abort upstream (SPEC §6); onError sees
+    // #finished and counts no upstream error.
     this.#finish(499, undefined)
+    this.#abort?.(new Error('client closed'))
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -184,8 +186,11 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     const res = this.#res
     if (res.headersSent) {
       // Failure after headers: cut the connection, never append an error body (Caddy's rule).
+      const kind: UpstreamErrorKind = code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'reset'
+      this.#forwarder.onUpstreamError?.(kind)
+      if (this.#ctx.record !== undefined) this.#ctx.record.upstreamError = kind
       res.destroy()
-      this.#finish(this.#upstreamStatus, 'reset')
+      this.#finish(this.#upstreamStatus, kind)
       return
     }
     if (CONNECT_ERRORS.has(code) || RESET_ERRORS.has(code)) this.#ctx.onRunnerRefused(this.sandboxId)

@@ -17,6 +17,9 @@ export interface UpgradeContext {
   readonly onClose?: (tunnel: WsTunnel) => void
   /** Called exactly once however the tunnel ends (connect failure included). */
   readonly onFinally?: (tunnel: WsTunnel) => void
+  readonly onUpstreamError?: (kind: 'connect' | 'reset') => void
+  /** 101 once the runner's bytes flow (the runner's own answer is not parsed), or 502. */
+  readonly onResult?: (status: number) => void
 }
 
 const kTunnel = Symbol('tunnel')
@@ -105,11 +108,14 @@ export class WsTunnel implements LiveStream {
     client.pipe(up)
     up.pipe(client)
     this.#ctx.onOpen?.(this)
+    this.#ctx.onResult?.(101)
   }
 
   failed(err: Error): void {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ECONNREFUSED' || code === 'ECONNRESET') this.#ctx.onRunnerRefused(this.sandboxId)
+    this.#ctx.onUpstreamError?.(code === 'ECONNRESET' ? 'reset' : 'connect')
+    this.#ctx.onResult?.(502)
     this.#upstream.destroy()
     sendRawError(this.#client as Socket, 'UPSTREAM_UNREACHABLE')
     this.#finally()

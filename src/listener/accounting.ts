@@ -12,6 +12,17 @@ export interface RequestRecord {
   upstreamStatus: number
   upstreamMs: number
   bytesOut: number
+  /** Set when the upstream failed after the response started (the client got a cut response). */
+  upstreamError: string | undefined
+}
+
+/** The same facts for an upgrade (no ServerResponse: logged when it is answered). */
+export interface UpgradeRecord {
+  readonly start: number
+  readonly method: string | undefined
+  kind: RouteKind
+  sandboxId: string | undefined
+  label: string | undefined
 }
 
 const kRecord = Symbol('record')
@@ -52,7 +63,7 @@ export class Accounting {
   }
 
   begin(res: ServerResponse): RequestRecord {
-    const rec: RequestRecord = { start: performance.now(), kind: 'invalid', sandboxId: undefined, label: undefined, upstreamStatus: 0, upstreamMs: 0, bytesOut: 0 }
+    const rec: RequestRecord = { start: performance.now(), kind: 'invalid', sandboxId: undefined, label: undefined, upstreamStatus: 0, upstreamMs: 0, bytesOut: 0, upstreamError: undefined }
     const r = res as Recorded
     r[kRecord] = rec
     r[kAccounting] = this
@@ -67,7 +78,8 @@ export class Accounting {
 
   finish(res: ServerResponse, rec: RequestRecord): void {
     this.#metrics.inflight.dec()
-    const status = res.writableFinished ? res.statusCode : 499 // client gone before the end
+    // 499: the client went away before the end; a cut by the upstream keeps the status sent.
+    const status = res.writableFinished || rec.upstreamError !== undefined ? res.statusCode : 499
     const seconds = (performance.now() - rec.start) / 1000
     this.#metrics.requests.inc({ kind: rec.kind, method: methodLabel(res.req?.method), code: String(status) })
     this.#metrics.requestDuration.observe({ kind: rec.kind }, seconds)
@@ -82,8 +94,32 @@ export class Accounting {
         bytesOut: rec.bytesOut > 0 ? rec.bytesOut : Number(res.getHeader('content-length') ?? 0),
         durationMs: Math.round(seconds * 10000) / 10,
         upstreamMs: rec.upstreamMs > 0 ? Math.round(rec.upstreamMs * 10) / 10 : undefined,
+        upstreamError: rec.upstreamError,
         sandbox: rec.sandboxId,
         hostHash: rec.label === undefined ? undefined : hashLabel(rec.label),
+      })
+    }
+  }
+
+  beginUpgrade(req: IncomingMessage): UpgradeRecord {
+    return { start: performance.now(), method: req.method, kind: 'invalid', sandboxId: undefined, label: undefined }
+  }
+
+  /** An upgrade is counted and logged once, when it is answered (101 or a refusal). */
+  finishUpgrade(u: UpgradeRecord, status: number): void {
+    const seconds = (performance.now() - u.start) / 1000
+    this.#metrics.requests.inc({ kind: u.kind, method: methodLabel(u.method), code: String(status) })
+    this.#metrics.requestDuration.observe({ kind: u.kind }, seconds)
+    if (this.#accessLog) {
+      this.#log.info({
+        msg: 'access',
+        method: methodLabel(u.method),
+        kind: u.kind,
+        upgrade: 'websocket',
+        status,
+        durationMs: Math.round(seconds * 10000) / 10,
+        sandbox: u.sandboxId,
+        hostHash: u.label === undefined ? undefined : hashLabel(u.label),
       })
     }
   }

@@ -9,9 +9,9 @@ import { serializeCookie } from '../auth/cookies.js'
 import { ACCEPT_PATH, type PreviewWarning } from './warning-page.js'
 import type { Config } from '../config/load.js'
 import type { ControlPlane, Runner } from '../control-plane/types.js'
-import { isGatewayError, type GatewayErrorCode } from '../errors.js'
+import { ERRORS, isGatewayError, type GatewayErrorCode } from '../errors.js'
 import { buildUpstreamHeaders } from '../forward/headers.js'
-import { HttpForwarder, type ForwardContext } from '../forward/http.js'
+import { HttpForwarder, type ForwardContext, type UpstreamErrorKind } from '../forward/http.js'
 import { upstreamFor, type UpstreamBase } from '../forward/target.js'
 import { WsTunnel } from '../forward/ws.js'
 import type { ActivityTracker } from '../resolve/activity.js'
@@ -19,7 +19,7 @@ import type { Resolver } from '../resolve/resolver.js'
 import { isLabelChars, parseHost, type PreviewHost } from '../routing/preview-host.js'
 import { QUERY_AUTH_KEY, findQueryParam, hasDotSegment, removeQueryParam, splitTarget, type RequestTarget } from '../routing/request-target.js'
 import { CorsPolicy, isPreflight } from './cors.js'
-import { Accounting } from './accounting.js'
+import { Accounting, type UpgradeRecord } from './accounting.js'
 import type { LoadShedder, SandboxLimiter } from './limits.js'
 import { isNavigation, sendError, sendJson, sendRawError, sendRedirect } from './respond.js'
 
@@ -265,6 +265,7 @@ export class RequestFlow {
 
   #dropRunner = (id: string): void => this.#d.resolver.dropRunner(id)
   #releaseTunnel = (t: WsTunnel): void => this.#d.limiter.release(t.sandboxId)
+  #upstreamError = (kind: UpstreamErrorKind): void => this.#d.http.onUpstreamError?.(kind)
   #streamOpen = (s: { sandboxId: string; bytesMoved(): number }): void => this.#d.activity.open(s)
   #streamClose = (s: { sandboxId: string; bytesMoved(): number }): void => this.#d.activity.close(s)
 
@@ -354,40 +355,44 @@ export class RequestFlow {
 
   async #handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const s = socket as Socket
+    const u = this.#d.accounting.beginUpgrade(req)
     const routed = this.#route(req)
-    if ('refuse' in routed) return sendRawError(s, routed.refuse)
+    if ('refuse' in routed) return this.#refuseUpgrade(u, s, routed.refuse)
     let r: Routed
     if ('base' in routed) {
       const tb = this.#toolbox(routed.target, req.headers.host as string)
-      if (tb === null) return sendRawError(s, 'NOT_FOUND')
-      if ('refuse' in tb) return sendRawError(s, tb.refuse)
+      if (tb === null) return this.#refuseUpgrade(u, s, 'NOT_FOUND')
+      if ('refuse' in tb) return this.#refuseUpgrade(u, s, tb.refuse)
       r = tb
     } else r = routed
-    if ((header(req, 'upgrade') ?? '').toLowerCase() !== 'websocket') return sendRawError(s, 'BAD_REQUEST')
-    if (this.#d.shedder.isOverloaded()) { this.#d.onOverload(); return sendRawError(s, 'OVERLOADED', 503, 'Retry-After: 2\r\n') }
+    u.kind = r.toolbox ? 'toolbox' : 'preview'
+    u.label = r.label
+    if ((header(req, 'upgrade') ?? '').toLowerCase() !== 'websocket') return this.#refuseUpgrade(u, s, 'BAD_REQUEST')
+    if (this.#d.shedder.isOverloaded()) { this.#d.onOverload(); return this.#refuseUpgrade(u, s, 'OVERLOADED', 503, 'Retry-After: 2\r\n') }
 
     // SPEC §6: cross-site WebSocket hijacking. On reserved ports (and the toolbox route) an Origin
     // must be this very host or an allowed origin, whatever the credential; no Origin (SDKs) is fine.
     const origin = header(req, 'origin')
     if (origin !== undefined && (r.toolbox || isReservedPort(r.port)) && !this.#isSameHostOrigin(origin, r.host) && !this.#cors.isAllowedOrigin(origin)) {
-      return sendRawError(s, 'FORBIDDEN')
+      return this.#refuseUpgrade(u, s, 'FORBIDDEN')
     }
 
     const c = this.#credentials(req, r)
     this.#prefetchRunner(r.label, socket)
     const decision = await this.#d.auth.authenticate({ label: r.label, port: r.port, credentials: c, toolbox: r.toolbox, waiter: socket })
     if (socket.destroyed) return
-    if (decision.verdict === 'unavailable') return sendRawError(s, 'CONTROL_PLANE_UNAVAILABLE', 503, 'Retry-After: 5\r\n')
+    if (decision.verdict === 'unavailable') return this.#refuseUpgrade(u, s, 'CONTROL_PLANE_UNAVAILABLE', 503, 'Retry-After: 5\r\n')
     // Never a redirect for an upgrade (SPEC §3 step 6).
-    if (decision.verdict === 'deny') return sendRawError(s, 'UNAUTHORIZED')
+    if (decision.verdict === 'deny') return this.#refuseUpgrade(u, s, 'UNAUTHORIZED')
 
+    u.sandboxId = decision.sandboxId
     const runner = await this.#runner(decision.sandboxId, socket)
     if (socket.destroyed) return
-    if (runner === null) return sendRawError(s, 'UPSTREAM_UNREACHABLE')
-    if ('refuse' in runner) return sendRawError(s, runner.refuse)
+    if (runner === null) return this.#refuseUpgrade(u, s, 'UPSTREAM_UNREACHABLE')
+    if ('refuse' in runner) return this.#refuseUpgrade(u, s, runner.refuse)
     const b = upstreamFor(runner, decision.sandboxId, r.toolbox ? 'toolbox' : r.port)
-    if (b === null) return sendRawError(s, 'UPSTREAM_UNREACHABLE')
-    if (!this.#d.limiter.tryAcquire(decision.sandboxId)) return sendRawError(s, 'TOO_MANY_CONNECTIONS', 429, 'Retry-After: 2\r\n')
+    if (b === null) return this.#refuseUpgrade(u, s, 'UPSTREAM_UNREACHABLE')
+    if (!this.#d.limiter.tryAcquire(decision.sandboxId)) return this.#refuseUpgrade(u, s, 'TOO_MANY_CONNECTIONS', 429, 'Retry-After: 2\r\n')
     if (header(req, 'x-daytona-skip-last-activity-update') !== 'true') this.#d.activity.touch(decision.sandboxId)
     const headers = buildUpstreamHeaders(req.rawHeaders, {
       dropAuthorization: decision.examinedAuthorization,
@@ -403,7 +408,14 @@ export class RequestFlow {
       onOpen: this.#d.onTunnelOpen,
       onClose: this.#d.onTunnelClose,
       onFinally: this.#releaseTunnel,
+      onUpstreamError: this.#upstreamError,
+      onResult: (status) => this.#d.accounting.finishUpgrade(u, status),
     })
+  }
+
+  #refuseUpgrade(u: UpgradeRecord, s: Socket, code: GatewayErrorCode, status?: number, extra?: string): void {
+    sendRawError(s, code, status, extra)
+    this.#d.accounting.finishUpgrade(u, status ?? ERRORS[code].status)
   }
 
   #isSameHostOrigin(origin: string, host: string): boolean {
