@@ -138,8 +138,8 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
     onUpgrade: flow.onUpgrade,
   })
   if (config.maxConnections > 0) server.maxConnections = config.maxConnections
-  server.on('connection', (socket: Socket) => accounting.connectionOpened(socket))
-  server.on('secureConnection', (socket: Socket) => accounting.connectionOpened(socket))
+  // Over TLS both events fire for one client: count the TLS socket (it is what requests use).
+  server.on(config.tls === undefined ? 'connection' : 'secureConnection', (socket: Socket) => accounting.connectionOpened(socket))
   server.on('drop', () => m.refusedConnections.inc({ reason: 'max_connections' }))
   let metricsServer: Server | undefined
 
