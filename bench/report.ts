@@ -1,0 +1,82 @@
+// Markdown rendering of a bench run (stdout and bench/RESULTS.md).
+
+export interface SummaryRow {
+  readonly metric: string;
+  readonly direct: string;
+  readonly nginx: string;
+  readonly gateway: string;
+  readonly vsNginx: string;
+  readonly vsDirect: string;
+  readonly target: string;
+  readonly verdict: string;
+}
+
+export interface DetailTable {
+  readonly title: string;
+  readonly header: readonly string[];
+  readonly rows: readonly (readonly string[])[];
+}
+
+export interface Report {
+  readonly startedAt: string;
+  readonly machine: string;
+  readonly versions: Readonly<Record<string, string>>;
+  readonly config: Readonly<Record<string, unknown>>;
+  readonly summary: SummaryRow[];
+  readonly details: DetailTable[];
+  readonly notes: readonly string[];
+  durationSec: number;
+}
+
+function cell(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const lines = [`| ${header.map(cell).join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
+  for (const r of rows) lines.push(`| ${r.map(cell).join(' | ')} |`);
+  return lines.join('\n');
+}
+
+function configText(config: Readonly<Record<string, unknown>>): string {
+  return Object.entries(config)
+    .map(([k, v]) => `${k}=${v instanceof Set ? [...v].join(',') : Array.isArray(v) ? v.join(',') : String(v)}`)
+    .join(', ');
+}
+
+export function renderReport(r: Report): string {
+  const out: string[] = [];
+  out.push('# Preview gateway — load benchmark results', '');
+  out.push('Command: `npm run bench` (= `npm run build && node dist/bench/run.js`), from the repository root, as root on Debian.', '');
+  out.push(
+    `Machine: ${r.machine}. **2 cores**: the proxy under test (nginx or the gateway) is pinned to core 0 with \`taskset -c 0\`, ` +
+      'every load generator (wrk, the node load clients) to core 1; the backends (static nginx, ws echo server, fake Daytona API) are not pinned ' +
+      'and so share the cores with both. Absolute numbers are only comparable within one run; the ratios are the point.',
+    '',
+  );
+  out.push(`Run: ${r.startedAt}, ${r.durationSec} s. Versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join('; ')}.`, '');
+  out.push(`Settings (env BENCH_*): ${configText(r.config)}.`, '');
+  out.push('## Summary', '');
+  out.push(
+    table(
+      ['Metric', 'direct', 'nginx proxy', 'gateway', 'gateway vs nginx', 'gateway vs direct', 'target', 'verdict'],
+      r.summary.map((s) => [s.metric, s.direct, s.nginx, s.gateway, s.vsNginx, s.vsDirect, s.target, s.verdict]),
+    ),
+    '',
+  );
+  out.push(
+    '"direct" = load generator → backend; "nginx proxy" = → nginx (1 worker, keep-alive upstream pool, default proxy_buffering) → backend; ' +
+      '"gateway" = → `node dist/src/main.js` (LOG_LEVEL=silent, embedded control plane, private sandbox, `X-Daytona-Preview-Token`) → backend. ' +
+      'Every request carries `Host: 8080-bench.localhost` and the preview token, whatever the target.',
+    '',
+  );
+  for (const d of r.details) {
+    out.push(`## ${d.title}`, '', table(d.header, d.rows), '');
+  }
+  if (r.notes.length > 0) {
+    out.push('## Notes', '');
+    for (const n of r.notes) out.push(`- ${n.split('\n')[0] ?? ''}`);
+    out.push('');
+  }
+  return `${out.join('\n')}\n`;
+}

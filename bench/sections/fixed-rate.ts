@@ -1,0 +1,75 @@
+// Fixed-rate latency: the open-loop client of bench/client.ts at BENCH_RATE req/s against each target.
+import { errMessage, latencyOf, rotate, runClient, targetsFor, verdict, type BenchContext, type Target } from '../harness.js';
+import { cpuInterference, cpuMark } from '../system.js';
+import { fmtNum, median, num } from '../util.js';
+
+export async function runFixedRate(ctx: BenchContext): Promise<void> {
+  const { cfg, report, httpBase, httpHeaders } = ctx;
+  const note = (m: string): void => ctx.note(m);
+  const httpTargets = targetsFor(ctx, '100b');
+  ctx.step(`fixed rate ${cfg.rate} req/s for ${cfg.rateDurationMs / 1000}s (+${cfg.rateWarmupMs / 1000}s warm-up), ${cfg.rateRounds} rounds, 100 B`);
+  const lat: Record<Target, Record<string, number>[]> = { direct: [], nginx: [], gateway: [] };
+  const sched: Record<Target, Record<string, number>[]> = { direct: [], nginx: [], gateway: [] };
+  const errs: Record<Target, number> = { direct: 0, nginx: 0, gateway: 0 };
+  for (let r = 0; r < cfg.rateRounds; r++) {
+    for (const t of rotate(httpTargets, r)) {
+      const label = `rate-${t}-r${r + 1}`;
+      try {
+        const m0 = cpuMark();
+        const msg = await ctx.guarded(t, label, () =>
+          runClient(
+            ctx,
+            'rate',
+            { origin: httpBase[t], path: '/100b', headers: httpHeaders, rate: cfg.rate, durationMs: cfg.rateDurationMs, warmupMs: cfg.rateWarmupMs, connections: 64 },
+            label,
+            cfg.rateDurationMs + cfg.rateWarmupMs + 60_000,
+          ),
+        );
+        const l = latencyOf(msg);
+        lat[t].push({ ...l, steal: cpuInterference(m0, cpuMark()).stealPct });
+        sched[t].push(latencyOf(msg, 'scheduledLatencyMs'));
+        errs[t] += num(msg['errors'], 0) + num(msg['non200'], 0);
+        if (typeof msg['firstError'] === 'string' && msg['firstError'] !== '') note(`${label}: ${msg['firstError']}`);
+        console.error(`   ${label}: p50 ${fmtNum(l['p50'] ?? Number.NaN, 2)} ms, p99 ${fmtNum(l['p99'] ?? Number.NaN, 2)} ms, max send lag ${fmtNum(num(msg['maxSendLagMs']), 1)} ms`);
+      } catch (err) {
+        note(`${label} failed: ${errMessage(err)}`);
+      }
+    }
+  }
+  const m = (t: Target, k: string): number => median(lat[t].map((x) => x[k] ?? Number.NaN));
+  const ms = (t: Target, k: string): number => median(sched[t].map((x) => x[k] ?? Number.NaN));
+  const delta = m('gateway', 'p99') - m('direct', 'p99');
+  for (const [k, label] of [['p50', 'p50'], ['p99', 'p99']] as const) {
+    const d = m('gateway', k) - m('direct', k);
+    const dn = m('gateway', k) - m('nginx', k);
+    report.summary.push({
+      metric: `${label} latency @ ${cfg.rate} req/s, 100 B (ms)`,
+      direct: fmtNum(m('direct', k), 2),
+      nginx: fmtNum(m('nginx', k), 2),
+      gateway: fmtNum(m('gateway', k), 2),
+      vsNginx: Number.isFinite(dn) ? `${dn >= 0 ? '+' : ''}${dn.toFixed(2)} ms` : 'n/a',
+      vsDirect: Number.isFinite(d) ? `${d >= 0 ? '+' : ''}${d.toFixed(2)} ms` : 'n/a',
+      target: k === 'p99' ? '≤ direct + 2 ms' : '',
+      verdict: k === 'p99' ? verdict(Number.isFinite(delta) ? delta <= 2 && errs.gateway === 0 : null) : '',
+    });
+  }
+  report.details.push({
+    title:
+      `Fixed-rate latency (open-loop node client with an undici Pool of 64 connections on the load core, ${cfg.rate} req/s, ` +
+      `${cfg.rateDurationMs / 1000}s measured per round after ${cfg.rateWarmupMs / 1000}s warm-up; median over ${cfg.rateRounds} rounds). ` +
+      'Latency from hand-off to undici; the last two columns count from the scheduled send time instead (adds the client timer lateness of this VM)',
+    header: ['Target', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'p99 per round (steal % of a core)', 'errors', 'p99 from schedule', 'p99.9 from schedule'],
+    rows: httpTargets.map((t) => [
+      t,
+      fmtNum(m(t, 'p50'), 2),
+      fmtNum(m(t, 'p90'), 2),
+      fmtNum(m(t, 'p99'), 2),
+      fmtNum(m(t, 'p999'), 2),
+      fmtNum(m(t, 'max'), 2),
+      lat[t].map((x) => `${fmtNum(x['p99'] ?? Number.NaN, 2)} (${fmtNum(x['steal'] ?? Number.NaN, 0)})`).join(' / '),
+      String(errs[t]),
+      fmtNum(ms(t, 'p99'), 2),
+      fmtNum(ms(t, 'p999'), 2),
+    ]),
+  });
+}

@@ -1,0 +1,123 @@
+// Facts read from the machine: process-tree RSS, limits, versions.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+
+function readText(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** VmRSS of one process in KiB (NaN when it is gone). */
+export function rssKiB(pid: number): number {
+  const status = readText(`/proc/${pid}/status`);
+  const m = status === null ? null : /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  return m === null ? Number.NaN : Number(m[1]);
+}
+
+/** pid and all its descendants. */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readText(`/proc/${name}/stat`);
+    if (stat === null) continue;
+    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ppid = Number(after[1]);
+    const list = children.get(ppid) ?? [];
+    list.push(Number(name));
+    children.set(ppid, list);
+  }
+  const out: number[] = [];
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop();
+    if (p === undefined) break;
+    out.push(p);
+    for (const c of children.get(p) ?? []) stack.push(c);
+  }
+  return out;
+}
+
+/** Sum of VmRSS over pid's process tree, KiB. */
+export function treeRssKiB(pid: number): number {
+  return processTree(pid)
+    .map(rssKiB)
+    .filter((v) => !Number.isNaN(v))
+    .reduce((a, b) => a + b, 0);
+}
+
+/** Raises this process's open-file limit (children inherit it). Returns the soft limit in force. */
+export function raiseNofile(target: number): number {
+  const pid = String(process.pid);
+  if (nofile().soft >= target) return nofile().soft;
+  const r = spawnSync('prlimit', ['--pid', pid, `--nofile=${target}:${target}`], { stdio: 'ignore' });
+  if (r.status !== 0) {
+    // Without CAP_SYS_RESOURCE the hard limit cannot be raised: take the soft limit up to it.
+    const { hard } = nofile();
+    if (Number.isFinite(hard)) spawnSync('prlimit', ['--pid', pid, `--nofile=${Math.min(hard, target)}:`], { stdio: 'ignore' });
+  }
+  return nofile().soft;
+}
+
+export function nofile(): { soft: number; hard: number } {
+  const limits = readText('/proc/self/limits') ?? '';
+  const m = /^Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/m.exec(limits);
+  const val = (s: string | undefined): number => (s === 'unlimited' ? Number.POSITIVE_INFINITY : Number(s));
+  return m === null ? { soft: Number.NaN, hard: Number.NaN } : { soft: val(m[1]), hard: val(m[2]) };
+}
+
+export function commandVersion(cmd: string, args: readonly string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  const text = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] ?? '';
+  return text === '' ? 'unknown' : text;
+}
+
+export function machineNote(): string {
+  const list = cpus();
+  const model = list[0]?.model.trim() ?? 'unknown CPU';
+  const memGiB = (() => {
+    const m = /^MemTotal:\s+(\d+) kB/m.exec(readText('/proc/meminfo') ?? '');
+    return m === null ? 'unknown' : `${(Number(m[1]) / 1024 / 1024).toFixed(0)} GiB`;
+  })();
+  return `${list.length} cores (${model}), ${memGiB} RAM, Linux ${release()}`;
+}
+
+export interface CpuMark {
+  readonly at: number;
+  readonly busy: number;
+  readonly steal: number;
+  readonly ours: number;
+}
+
+/** Machine-wide busy and steal ticks (USER_HZ) from /proc/stat, and the ticks spent by this process tree. */
+export function cpuMark(): CpuMark {
+  const line = (readText('/proc/stat') ?? '').split('\n').find((l) => l.startsWith('cpu ')) ?? '';
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const at = (i: number): number => f[i] ?? 0;
+  // user nice system idle iowait irq softirq steal (guest time is already inside user). irq and softirq
+  // (loopback networking runs there) belong to no process, so they are left out of both sides.
+  const busy = at(0) + at(1) + at(2);
+  let ours = 0;
+  for (const pid of processTree(process.pid)) {
+    const stat = readText(`/proc/${pid}/stat`);
+    if (stat === null) continue;
+    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields 14-17 of proc(5): utime stime cutime cstime (after the comm: index 11..14)
+    ours += Number(after[11]) + Number(after[12]) + Number(after[13]) + Number(after[14]);
+  }
+  return { at: Date.now(), busy, steal: at(7), ours };
+}
+
+let clkTck: number | undefined;
+
+/** CPU used by processes outside this bench, and steal, between two marks, in % of one core. */
+export function cpuInterference(a: CpuMark, b: CpuMark): { foreignPct: number; stealPct: number } {
+  clkTck ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+  const secs = Math.max(0.001, (b.at - a.at) / 1000);
+  const foreign = Math.max(0, b.busy - a.busy - (b.ours - a.ours));
+  return { foreignPct: (100 * foreign) / clkTck / secs, stealPct: (100 * (b.steal - a.steal)) / clkTck / secs };
+}
