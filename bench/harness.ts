@@ -148,7 +148,8 @@ export async function startGateway(
   const p = startProcess({
     name,
     command: process.execPath,
-    args: [GATEWAY_MAIN],
+    // The same V8 flag as `npm start` (package.json) and the Dockerfile.
+    args: ['--max-semi-space-size=4', GATEWAY_MAIN],
     cpus: ctx.cfg.proxyCpu,
     cwd: ROOT,
     env: gatewayEnv({ PROXY_PORT: String(port), ...extraEnv }),

@@ -40,7 +40,7 @@ const TITLES: Partial<Record<GatewayErrorCode, string>> = {
 
 const HINTS: Partial<Record<GatewayErrorCode, string>> = {
   UNAUTHORIZED: 'Log in, open the preview link you were given again, or ask the sandbox owner for a new one.',
-  INVALID_LINK: 'Share links expire or can be revoked. Ask whoever shared it for a new link.',
+  INVALID_LINK: 'Share links last a set time and their owner can revoke them; a bookmark may hold an old one.',
   LOGIN_FAILED: 'Open the preview link again to start a new login.',
   FORBIDDEN: 'If you think you should have access, ask the sandbox owner.',
   UPSTREAM_UNREACHABLE: 'Start the sandbox, or the app on this port, then reload.',
