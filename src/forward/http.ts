@@ -26,8 +26,6 @@ export interface ForwardContext {
   readonly response: ResponseHeaderOptions
   /** Connection refused or reset: the runner cache entry is dropped (SPEC §5). */
   readonly onRunnerRefused: (sandboxId: string) => void
-  /** Called once when the exchange ends (status 499 when the client went away). */
-  readonly onDone?: (status: number, bytesOut: number, upstreamStatus: number, error: UpstreamErrorKind | undefined) => void
   /** Counts bytes moved, for the last-activity heartbeat of long responses. */
   readonly onStreamOpen?: (stream: HttpExchange) => void
   readonly onStreamClose?: (stream: HttpExchange) => void
@@ -131,7 +129,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     if (this.#finished) return
     // Client gone before the end: record 499, then abort upstream (SPEC §6); onError sees
     // #finished and counts no upstream error.
-    this.#finish(499, undefined)
+    this.#finish()
     this.#abort?.(new Error('client closed'))
   }
 
@@ -176,7 +174,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   onComplete(): void {
     if (this.#finished) return
     this.#res.end()
-    this.#finish(this.#upstreamStatus, undefined)
+    this.#finish()
   }
 
   onError(err: Error): void {
@@ -190,7 +188,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
       this.#forwarder.onUpstreamError?.(kind)
       if (this.#ctx.record !== undefined) this.#ctx.record.upstreamError = kind
       res.destroy()
-      this.#finish(this.#upstreamStatus, kind)
+      this.#finish()
       return
     }
     if (CONNECT_ERRORS.has(code) || RESET_ERRORS.has(code)) this.#ctx.onRunnerRefused(this.sandboxId)
@@ -208,7 +206,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     else { kind = 'other'; gw = 'UPSTREAM_UNREACHABLE' }
     this.#forwarder.onUpstreamError?.(kind)
     sendError(this.#req, res, gw)
-    this.#finish(res.statusCode, kind)
+    this.#finish()
   }
 
   /** Retry only when no byte of the request can have reached the app, or it is idempotent with no body. */
@@ -220,7 +218,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     return false
   }
 
-  #finish(status: number, error: UpstreamErrorKind | undefined): void {
+  #finish(): void {
     if (this.#finished) return
     this.#finished = true
     if (this.#headersTimer !== undefined) { clearTimeout(this.#headersTimer); this.#headersTimer = undefined }
@@ -229,7 +227,6 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     this.#res[kExchange] = undefined
     if (this.#streaming) this.#ctx.onStreamClose?.(this)
     if (this.#ctx.record !== undefined) this.#ctx.record.bytesOut = this.#bytesOut
-    this.#ctx.onDone?.(status, this.#bytesOut, this.#upstreamStatus, error)
   }
 }
 
