@@ -56,19 +56,7 @@ export async function startStack(extraEnv: Readonly<Record<string, string>> = {}
     gw,
     runnerInfo,
     host: (port, label) => `${port}-${label}.${DOMAIN}`,
-    sandbox(init = {}) {
-      const id = newId(init.prefix ?? 'sbx')
-      const token = newToken('pt')
-      const bearer = newToken('ub')
-      const state = cp.addSandbox(id, {
-        public: init.public ?? false,
-        previewTokens: [token, ...(init.previewTokens ?? [])],
-        bearers: [bearer, ...(init.bearers ?? [])],
-        runner: init.runner === undefined ? runnerInfo : init.runner,
-        buildInfo: init.buildInfo ?? null,
-      })
-      return { id, token, bearer, state }
-    },
+    sandbox: (init = {}) => addTestSandbox(cp, runnerInfo, init),
     send(host, path = '/', o = {}) {
       return request({ port: gw.port, host, path, method: o.method ?? 'GET', headers: o.headers ?? {}, ...(o.body === undefined ? {} : { body: o.body }), timeoutMs: o.timeoutMs ?? 15_000 })
     },
@@ -79,4 +67,19 @@ export async function startStack(extraEnv: Readonly<Record<string, string>> = {}
     },
   }
   return stack
+}
+
+/** A new sandbox with a unique id, a preview token and a user bearer, on `runnerInfo` unless told otherwise. */
+export function addTestSandbox(cp: FakeControlPlane, runnerInfo: RunnerInfo, init: SandboxInit & { readonly prefix?: string } = {}): SandboxHandle {
+  const id = newId(init.prefix ?? 'sbx')
+  const token = newToken('pt')
+  const bearer = newToken('ub')
+  const state = cp.addSandbox(id, {
+    public: init.public ?? false,
+    previewTokens: [token, ...(init.previewTokens ?? [])],
+    bearers: [bearer, ...(init.bearers ?? [])],
+    runner: init.runner === undefined ? runnerInfo : init.runner,
+    buildInfo: init.buildInfo ?? null,
+  })
+  return { id, token, bearer, state }
 }

@@ -18,9 +18,9 @@ import { FakeControlPlane } from '../fakes/control-plane.js'
 import type { RunnerInfo, SandboxInit } from '../fakes/control-plane.js'
 import { FakeRunner } from '../fakes/runner.js'
 import { GatewayProcess, MAIN_JS, REPO_ROOT, daytonaEnv, gatewayEnv } from '../helpers/gateway.js'
-import { freePort, newId, newToken, request } from '../helpers/http.js'
+import { freePort, newId, request } from '../helpers/http.js'
 import type { Reply } from '../helpers/http.js'
-import type { SandboxHandle } from '../helpers/stack.js'
+import { addTestSandbox, type SandboxHandle } from '../helpers/stack.js'
 
 export const DOMAIN = 'preview.test'
 export const RUNNER_KEY = 'ops-runner-secret-key-7c1d4e'
@@ -88,19 +88,7 @@ export async function startOpsStack(extraEnv: Readonly<Record<string, string>> =
     stdout,
     stdoutLines: () => stdout().split('\n').filter((l) => l.length > 0),
     host: (p, label) => `${p}-${label}.${DOMAIN}`,
-    sandbox(init = {}) {
-      const id = newId(init.prefix ?? 'sbx')
-      const token = newToken('pt')
-      const bearer = newToken('ub')
-      const state = cp.addSandbox(id, {
-        public: init.public ?? false,
-        previewTokens: [token, ...(init.previewTokens ?? [])],
-        bearers: [bearer, ...(init.bearers ?? [])],
-        runner: init.runner === undefined ? runnerInfo : init.runner,
-        buildInfo: init.buildInfo ?? null,
-      })
-      return { id, token, bearer, state }
-    },
+    sandbox: (init = {}) => addTestSandbox(cp, runnerInfo, init),
     send(h, path = '/', o = {}) {
       return request({ port: gw.port, host: h, path, method: o.method ?? 'GET', headers: o.headers ?? {}, ...(o.body === undefined ? {} : { body: o.body }), timeoutMs: o.timeoutMs ?? 15_000 })
     },
