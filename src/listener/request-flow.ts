@@ -151,7 +151,7 @@ export class RequestFlow {
    * (one control-plane round trip instead of two). Only used once auth picks this id.
    */
   #prefetchRunner(label: string, waiter: ServerResponse | Duplex): void {
-    if (this.#d.resolver.runners.peek(label) === undefined) this.#d.resolver.runner(label, waiter).catch(ignore)
+    if (!this.#d.resolver.runners.isKnown(label)) this.#d.resolver.runner(label, waiter).catch(ignore)
   }
 
   async #runner(sandboxId: string, waiter: ServerResponse | Duplex): Promise<Runner | null | Refusal> {

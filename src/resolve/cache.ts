@@ -67,6 +67,12 @@ export class AnswerCache<V> {
     return e.value
   }
 
+  /** Is a fresh answer or a call in flight there? (No lookup is counted.) */
+  isKnown(key: string): boolean {
+    const e = this.#lru.get(key)
+    return (e !== undefined && e.freshUntil > this.#now()) || this.#flights.has(key)
+  }
+
   /** The answer for `key`: cached, joined to a call in flight, or loaded. */
   get(key: string, load: (signal: AbortSignal) => Promise<V>, waiter?: Waiter): Promise<V> {
     const cached = this.peek(key)
