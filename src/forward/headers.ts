@@ -119,11 +119,18 @@ export function buildResponseHeaders(raw: readonly Buffer[], o: ResponseHeaderOp
     } else if (o.cors !== null && lower.startsWith('access-control-')) {
       continue
     } else if (lower === 'location' && o.locationPrefix !== undefined && o.status >= 300 && o.status < 400) {
-      if (value.charCodeAt(0) === 47 && value.charCodeAt(1) !== 47 && !value.startsWith(o.locationPrefix)) value = o.locationPrefix + value
+      if (value.charCodeAt(0) === 47 && value.charCodeAt(1) !== 47 && !isUnder(value, o.locationPrefix)) value = o.locationPrefix + value
     }
     out.push(name, value)
   }
   if (o.cors !== null) for (let i = 0; i < o.cors.length; i++) out.push(o.cors[i] as string)
   if (o.setCookie !== undefined) out.push('Set-Cookie', o.setCookie)
   return out
+}
+
+/** `/toolbox/a/x` is under `/toolbox/a`; `/toolbox/ab` is not. */
+function isUnder(path: string, prefix: string): boolean {
+  if (!path.startsWith(prefix)) return false
+  const next = path.charCodeAt(prefix.length)
+  return Number.isNaN(next) || next === 47 /* / */ || next === 63 /* ? */ || next === 35 /* # */
 }

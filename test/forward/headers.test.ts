@@ -42,4 +42,8 @@ test('response: hop-by-hop removed, CORS replaced, Location prefixed for the too
   assert.deepEqual(out, ['Location', '/toolbox/s1/files', 'X-App', 'y', 'Access-Control-Allow-Origin', 'https://a', 'Vary', 'Origin', 'Set-Cookie', 'c=1'])
   const abs = buildResponseHeaders(['Location', 'https://x/y'].map((s) => Buffer.from(s)), { cors: null, setCookie: undefined, locationPrefix: '/toolbox/s1', status: 301 })
   assert.deepEqual(abs, ['Location', 'https://x/y'])
+  const loc = (v: string): string | undefined => buildResponseHeaders(['Location', v].map((x) => Buffer.from(x)), { cors: null, setCookie: undefined, locationPrefix: '/toolbox/s1', status: 302 })[1]
+  assert.equal(loc('/toolbox/s1/a'), '/toolbox/s1/a')
+  assert.equal(loc('/toolbox/s1?x=1'), '/toolbox/s1?x=1')
+  assert.equal(loc('/toolbox/s10/a'), '/toolbox/s1/toolbox/s10/a')
 })
