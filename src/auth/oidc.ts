@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { EncryptJWT, SignJWT, jwtDecrypt, jwtVerify } from 'jose'
@@ -118,11 +118,6 @@ export class OidcLogin {
     return `${this.baseOrigin(baseDomain)}/callback`
   }
 
-  /** The preview host's URL for this request, as the user sees it. */
-  publicUrl(host: string, path: string): string {
-    return `${this.#config.protocol}://${host}${path}`
-  }
-
   /** The hop from the preview host to the base domain's login route. */
   loginStart(baseDomain: string, returnUrl: string): string {
     return `${this.baseOrigin(baseDomain)}/login?return=${encodeURIComponent(returnUrl)}`
@@ -146,7 +141,7 @@ export class OidcLogin {
   }
 
   /** GET /login on the base domain: sets the login cookie and redirects to the issuer. */
-  async login(req: IncomingMessage, query: string, baseDomain: string): Promise<{ location: string; cookie: string } | { error: 400 | 502 }> {
+  async login(query: string, baseDomain: string): Promise<{ location: string; cookie: string } | { error: 400 | 502 }> {
     const ret = this.checkReturnUrl(findQueryParam(query, 'return'), baseDomain)
     if (ret === null) return { error: 400 }
     const s = await this.settings()
@@ -177,7 +172,6 @@ export class OidcLogin {
       url.protocol = pub.protocol
       url.host = pub.host
     }
-    void req
     return { location: url.href, cookie: this.#loginCookie(cookieValue, LOGIN_TTL_SEC) }
   }
 

@@ -89,7 +89,6 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   #resume: (() => void) | undefined
   #headersTimer: NodeJS.Timeout | undefined
   #attempt = 0
-  #upstreamStatus = 0
   #bytesOut = 0
   #finished = false
   #streaming = false
@@ -150,7 +149,6 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true // 1xx: Node writes its own 100-continue; others are dropped
     if (this.#headersTimer !== undefined) { clearTimeout(this.#headersTimer); this.#headersTimer = undefined }
-    this.#upstreamStatus = statusCode
     const ms = performance.now() - this.#dispatchedAt
     this.#forwarder.onUpstreamHeaders?.(ms / 1000)
     const rec = this.#ctx.record

@@ -73,6 +73,15 @@ function hostHeaderCount(raw: readonly string[]): number {
   return n
 }
 
+const BUILD_LOGS_PATH = /^\/(sandboxes|snapshots)\/([^/]+)\/build-logs$/
+
+/** `Authorization: Bearer {token}` (scheme case-insensitive), or undefined. */
+function bearerOf(req: IncomingMessage): string | undefined {
+  const auth = header(req, 'authorization')
+  if (auth === undefined || auth.length <= 7 || auth.slice(0, 7).toLowerCase() !== 'bearer ') return undefined
+  return auth.slice(7).trim()
+}
+
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name]
   return Array.isArray(v) ? v[0] : v
@@ -127,11 +136,8 @@ export class RequestFlow {
   }
 
   #credentials(req: IncomingMessage, r: Routed): Credentials {
-    const auth = header(req, 'authorization')
-    let bearer: string | undefined
-    if (auth !== undefined && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') bearer = auth.slice(7).trim()
     return {
-      bearer,
+      bearer: bearerOf(req),
       previewToken: header(req, 'x-daytona-preview-token'),
       queryKey: r.target.hasQuery ? findQueryParam(r.target.query, QUERY_AUTH_KEY) : undefined,
       sessionCookie: findCookie(header(req, 'cookie'), SESSION_COOKIE_PREFIX + r.label),
@@ -195,7 +201,7 @@ export class RequestFlow {
       const tb = this.#toolbox(t, req.headers.host as string)
       if (tb === null) {
         if (req.method === 'GET') {
-          const bl = /^\/(sandboxes|snapshots)\/([^/]+)\/build-logs$/.exec(t.path)
+          const bl = BUILD_LOGS_PATH.exec(t.path)
           if (bl !== null && rec !== undefined) rec.kind = 'build_logs'
           if (bl !== null) return this.#buildLogs(req, res, bl[1] === 'sandboxes' ? 'sandbox' : 'snapshot', bl[2] as string, t)
         }
@@ -296,7 +302,7 @@ export class RequestFlow {
   }
 
   async #login(req: IncomingMessage, res: ServerResponse, base: string, t: RequestTarget): Promise<void> {
-    const out = await this.#d.oidc.login(req, t.query, base)
+    const out = await this.#d.oidc.login(t.query, base)
     if ('error' in out) return sendError(req, res, out.error === 502 ? 'CONTROL_PLANE_UNAVAILABLE' : 'LOGIN_FAILED')
     return sendRedirect(res, 302, out.location, { 'Set-Cookie': out.cookie })
   }
@@ -329,11 +335,11 @@ export class RequestFlow {
 
   async #buildLogs(req: IncomingMessage, res: ServerResponse, kind: 'sandbox' | 'snapshot', id: string, t: RequestTarget): Promise<void> {
     if (!isLabelChars(id) && kind === 'sandbox') return sendError(req, res, 'NOT_FOUND')
-    const auth = header(req, 'authorization')
-    if (auth === undefined || auth.slice(0, 7).toLowerCase() !== 'bearer ') return sendError(req, res, 'UNAUTHORIZED')
+    const bearer = bearerOf(req)
+    if (bearer === undefined) return sendError(req, res, 'UNAUTHORIZED')
     let src
     try {
-      src = await this.#d.controlPlane.buildLogSource(kind, id, auth.slice(7).trim())
+      src = await this.#d.controlPlane.buildLogSource(kind, id, bearer)
     } catch (err) {
       if (isGatewayError(err)) return sendError(req, res, 'CONTROL_PLANE_UNAVAILABLE')
       throw err

@@ -21,7 +21,7 @@ function jsonBody(code: GatewayErrorCode, status: number): Buffer {
   return Buffer.from(JSON.stringify({ statusCode: status, error: STATUS_CODES[status] ?? row.error, code, message: row.message, source: 'DAYTONA_PROXY' }))
 }
 
-function escapeHtml(s: string): string {
+export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 }
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { WARNING_COOKIE, findCookie, serializeCookie } from '../auth/cookies.js'
-import { isNavigation, sendError } from './respond.js'
+import { escapeHtml, isNavigation, sendError } from './respond.js'
 
 /** SPEC §6 preview warning: the accept route (on the preview host) and the accept cookie. */
 export const ACCEPT_PATH = '/accept-daytona-preview-warning'
@@ -11,10 +11,6 @@ const STYLE = 'body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:12
 const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64')
 /** The page runs no script, loads nothing, and its form may only post to this host. */
 const CSP = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; form-action 'self'; base-uri 'none'; img-src 'none'`
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-}
 
 export interface WarningOptions {
   readonly protocol: 'http' | 'https'
