@@ -90,12 +90,10 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
   const m = metrics
   observeUpstreamConnects(m)
 
-  const sessions = new SessionSigner(config.sessionSecret)
+  const sessions = new SessionSigner(config.sessionSecret, Date.now, { secure: config.protocol === 'https', partitioned: config.cookiePartitioned })
   const auth = new AuthChain({
     resolver,
     sessions,
-    secureCookies: config.protocol === 'https',
-    partitionedCookies: config.cookiePartitioned,
     onDecision: (method, result) => m.authDecisions.inc({ method, result }),
   })
   const oidc = new OidcLogin({ config, controlPlane, secret: config.sessionSecret })

@@ -2,8 +2,7 @@ import { isGatewayError } from '../errors.js'
 import type { Resolver } from '../resolve/resolver.js'
 import type { Waiter } from '../resolve/cache.js'
 import { hashToken } from '../resolve/resolver.js'
-import { serializeCookie } from './cookies.js'
-import { SESSION_COOKIE_PREFIX, TOKEN_HOST_SESSION_SEC, type SessionSigner } from './session.js'
+import { TOKEN_HOST_SESSION_SEC, type SessionSigner } from './session.js'
 
 /** SPEC §3: web terminal, toolbox, recording dashboard always need credentials. */
 export const RESERVED_PORTS: ReadonlySet<number> = new Set([22222, 2280, 33333])
@@ -39,8 +38,6 @@ export type AuthDecision =
 export interface AuthChainOptions {
   readonly resolver: Resolver
   readonly sessions: SessionSigner
-  readonly secureCookies: boolean
-  readonly partitionedCookies?: boolean
   readonly onDecision?: (method: AuthMethod | 'none', result: 'allow' | 'deny' | 'unavailable') => void
 }
 
@@ -61,15 +58,11 @@ async function settle(p: Promise<boolean>): Promise<Step> {
 export class AuthChain {
   #resolver: Resolver
   #sessions: SessionSigner
-  #secure: boolean
-  #partitioned: boolean
   #onDecision: AuthChainOptions['onDecision']
 
   constructor(options: AuthChainOptions) {
     this.#resolver = options.resolver
     this.#sessions = options.sessions
-    this.#secure = options.secureCookies
-    this.#partitioned = options.partitionedCookies === true
     this.#onDecision = options.onDecision
   }
 
@@ -133,8 +126,7 @@ export class AuthChain {
         id = 'unavailable'
       }
       if (typeof id === 'string' && id !== 'unavailable') {
-        const jwt = await this.#sessions.mint({ sid: id, lbl: label, prt: port }, TOKEN_HOST_SESSION_SEC)
-        const setCookie = serializeCookie(SESSION_COOKIE_PREFIX + label, jwt, { secure: this.#secure, maxAgeSec: TOKEN_HOST_SESSION_SEC, partitioned: this.#partitioned })
+        const setCookie = await this.#sessions.mintCookie({ sid: id, lbl: label, prt: port }, TOKEN_HOST_SESSION_SEC)
         return { verdict: 'allow', sandboxId: id, method: 'signed_token', examinedAuthorization: examined, setCookie }
       }
       if (id === 'unavailable') failed = true

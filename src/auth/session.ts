@@ -1,5 +1,6 @@
 import { SignJWT, jwtVerify } from 'jose'
 import { deriveKey } from './keys.js'
+import { serializeCookie } from './cookies.js'
 
 /** SPEC §3 step 4: the gateway's own session cookie `daytona-sandbox-auth-{label}`. */
 export const SESSION_COOKIE_PREFIX = 'daytona-sandbox-auth-'
@@ -20,13 +21,28 @@ export interface SessionClaims {
  * jose HS256 JWTs with a key derived from the session secret (never the secret itself), and a
  * server-checked `exp`: a cookie replayed after its Max-Age is refused even if a client kept it.
  */
+export interface SessionCookieOptions {
+  /** Public scheme is https: Secure; SameSite=None. */
+  readonly secure: boolean
+  /** CHIPS `Partitioned` (COOKIE_PARTITIONED). */
+  readonly partitioned: boolean
+}
+
 export class SessionSigner {
   #key: Uint8Array
   #now: () => number
+  #cookie: SessionCookieOptions
 
-  constructor(secret: string, now: () => number = Date.now) {
+  constructor(secret: string, now: () => number = Date.now, cookie: SessionCookieOptions = { secure: false, partitioned: false }) {
     this.#key = deriveKey(secret, 'session-cookie-v1')
     this.#now = now
+    this.#cookie = cookie
+  }
+
+  /** A signed session as a host-only `Set-Cookie` value named after the label it is bound to. */
+  async mintCookie(claims: SessionClaims, ttlSec: number): Promise<string> {
+    const jwt = await this.mint(claims, ttlSec)
+    return serializeCookie(SESSION_COOKIE_PREFIX + claims.lbl, jwt, { secure: this.#cookie.secure, maxAgeSec: ttlSec, partitioned: this.#cookie.partitioned })
   }
 
   async mint(claims: SessionClaims, ttlSec: number): Promise<string> {

@@ -5,7 +5,6 @@ import { AuthChain, isReservedPort, type AuthDecision, type Credentials } from '
 import { findCookie } from '../auth/cookies.js'
 import { SESSION_COOKIE_PREFIX, type SessionSigner } from '../auth/session.js'
 import { LOGIN_TICKET_PARAM, type OidcLogin } from '../auth/oidc.js'
-import { serializeCookie } from '../auth/cookies.js'
 import { ACCEPT_PATH, type PreviewWarning } from './warning-page.js'
 import type { Config } from '../config/load.js'
 import type { ControlPlane, Runner } from '../control-plane/types.js'
@@ -323,12 +322,7 @@ export class RequestFlow {
     const ticket = findQueryParam(r.target.query, LOGIN_TICKET_PARAM) ?? ''
     const t = await this.#d.oidc.redeemTicket(ticket, r.label, r.port)
     if (t === null) return sendError(req, res, 'LOGIN_FAILED')
-    const jwt = await this.#d.sessions.mint({ sid: t.sid, lbl: t.lbl, prt: t.prt }, this.#d.config.sessionTtlSec)
-    const cookie = serializeCookie(SESSION_COOKIE_PREFIX + r.label, jwt, {
-      secure: this.#d.config.protocol === 'https',
-      maxAgeSec: this.#d.config.sessionTtlSec,
-      partitioned: this.#d.config.cookiePartitioned,
-    })
+    const cookie = await this.#d.sessions.mintCookie({ sid: t.sid, lbl: t.lbl, prt: t.prt }, this.#d.config.sessionTtlSec)
     const query = removeQueryParam(r.target.query, LOGIN_TICKET_PARAM)
     return sendRedirect(res, 302, r.path + (query === '' ? '' : `?${query}`), { 'Set-Cookie': cookie })
   }
