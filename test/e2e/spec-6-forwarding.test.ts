@@ -683,7 +683,9 @@ describe('SPEC §6 upstream timeout (UPSTREAM_TIMEOUT_SEC=1)', () => {
 
   test('the clock starts once the request body is fully sent: a slow upload is not cut', { timeout: 30_000 }, async () => {
     const sbx = s.sandbox({ public: true })
-    const total = 8 * MiB
+    // Far more than loopback socket buffers can absorb (they autotune to several MiB each way):
+    // with less, the whole body could be "sent" into kernel buffers during the stall.
+    const total = 64 * MiB
     const req = http.request({
       host: '127.0.0.1', port: s.gw.port, method: 'POST', path: `/upload?stallAfter=${MiB}`, agent: false,
       headers: { host: s.host(3000, sbx.id), 'content-length': String(total) },
