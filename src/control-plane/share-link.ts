@@ -42,6 +42,8 @@ export function base32Decode(s: string): Buffer | null {
       bits -= 8
     }
   }
+  // Canonical form only: leftover padding bits must be zero, or two tokens would name one link.
+  if ((value & ((1 << bits) - 1)) !== 0) return null
   return Buffer.from(out)
 }
 

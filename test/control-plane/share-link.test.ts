@@ -24,6 +24,14 @@ test('verification finds the sandbox, and refuses other ports, expiry, forgery a
   const flipped = (link.token[41] === 'a' ? 'b' : 'a')
   assert.equal(verifyShareLink(key, link.token.slice(0, 41) + flipped, 3000, ['b'], now), null)
   assert.equal(verifyShareLink(key, 'short', 3000, ['b'], now), null)
+  // Every one-character change is refused, including ones that touch only the last character's padding bits.
+  for (let i = 0; i < link.token.length; i++) {
+    for (const c of 'abcdefghijklmnopqrstuvwxyz234567') {
+      if (c === link.token[i]) continue
+      const t = link.token.slice(0, i) + c + link.token.slice(i + 1)
+      assert.equal(verifyShareLink(key, t, 3000, ['b'], now), null, t)
+    }
+  }
 })
 
 test('base32 round trip', { timeout: 5000 }, () => {
