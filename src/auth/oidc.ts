@@ -6,6 +6,7 @@ import * as oidc from 'openid-client'
 import type { Config } from '../config/load.js'
 import type { ControlPlane } from '../control-plane/types.js'
 import { parseHost } from '../routing/preview-host.js'
+import { absoluteOn, resolveLikeBrowser } from '../routing/redirect.js'
 import { findQueryParam, removeQueryParam } from '../routing/request-target.js'
 import { findCookie, LOGIN_COOKIE_PREFIX, serializeCookie } from './cookies.js'
 import { deriveKey } from './keys.js'
@@ -118,9 +119,10 @@ export class OidcLogin {
     return `${this.baseOrigin(baseDomain)}/callback`
   }
 
-  /** The hop from the preview host to the base domain's login route. */
-  loginStart(baseDomain: string, returnUrl: string): string {
-    return `${this.baseOrigin(baseDomain)}/login?return=${encodeURIComponent(returnUrl)}`
+  /** The hop from the preview host to the base domain's login route (null: no such base domain). */
+  loginStart(baseDomain: string, returnUrl: string): string | null {
+    const u = absoluteOn(this.baseOrigin(baseDomain), `/login?return=${encodeURIComponent(returnUrl)}`, baseDomain)
+    return u === null ? null : u.href
   }
 
   /**
@@ -222,7 +224,10 @@ export class OidcLogin {
     const iat = Math.floor(this.#now() / 1000)
     const ticket = await new SignJWT({ sid, lbl: sid, prt })
       .setProtectedHeader({ alg: 'HS256' }).setJti(randomUUID()).setIssuedAt(iat).setExpirationTime(iat + TICKET_TTL_SEC).sign(this.#ticketKey)
-    return { ok: true, location: withTicket(ret, ticket), clearCookie }
+    // Built from the checked URL and checked again: the browser must land on that preview host.
+    const back = resolveLikeBrowser(withTicket(checked.url.href, ticket), checked.url)
+    if (back === null || back.origin !== checked.url.origin) return { ok: false, status: 400, reason: 'bad-state', clearCookie }
+    return { ok: true, location: back.href, clearCookie }
   }
 
   /** On the preview host: a valid, unused ticket for this label and port, or null. */

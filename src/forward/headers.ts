@@ -1,4 +1,5 @@
 import { stripGatewayCookies, isGatewayCookie } from '../auth/cookies.js'
+import { resolveLikeBrowser } from '../routing/redirect.js'
 
 /** RFC 9110 §7.6.1 hop-by-hop fields, plus Proxy-Connection (legacy) — never forwarded. */
 const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -119,13 +120,31 @@ export function buildResponseHeaders(raw: readonly Buffer[], o: ResponseHeaderOp
     } else if (o.cors !== null && lower.startsWith('access-control-')) {
       continue
     } else if (lower === 'location' && o.locationPrefix !== undefined && o.status >= 300 && o.status < 400) {
-      if (value.charCodeAt(0) === 47 && value.charCodeAt(1) !== 47 && !isUnder(value, o.locationPrefix)) value = o.locationPrefix + value
+      value = toolboxLocation(value, o.locationPrefix)
     }
     out.push(name, value)
   }
   if (o.cors !== null) for (let i = 0; i < o.cors.length; i++) out.push(o.cors[i] as string)
   if (o.setCookie !== undefined) out.push('Set-Cookie', o.setCookie)
   return out
+}
+
+const TOOLBOX_ORIGIN = new URL('http://toolbox.invalid/')
+/** What browsers ignore in a URL: tabs and newlines anywhere, C0 controls and spaces in front. */
+const URL_IGNORED = /^[\u0000-\u0020]+|[\t\n\r]/g
+
+/**
+ * SPEC §6: a toolbox redirect to a path gets the `/toolbox/{id}` prefix. The path is taken as a
+ * browser reads it (`\` is `/`, tabs dropped) and written back serialized, so the rewritten
+ * Location stays on the base domain; absolute and scheme-relative URLs are the daemon's own.
+ */
+function toolboxLocation(value: string, prefix: string): string {
+  const u = resolveLikeBrowser(value, TOOLBOX_ORIGIN)
+  if (u === null || u.origin !== TOOLBOX_ORIGIN.origin) return value
+  const c = value.replace(URL_IGNORED, '').charCodeAt(0)
+  if (c !== 47 /* / */ && c !== 92 /* \ */) return value // relative: already under the current toolbox URL
+  const path = u.pathname + u.search + u.hash
+  return isUnder(path, prefix) ? path : prefix + path
 }
 
 /** `/toolbox/a/x` is under `/toolbox/a`; `/toolbox/ab` is not. */

@@ -17,6 +17,7 @@ import type { ActivityTracker } from '../resolve/activity.js'
 import type { Resolver } from '../resolve/resolver.js'
 import { isLabelChars, parseHost, type PreviewHost } from '../routing/preview-host.js'
 import { QUERY_AUTH_KEY, findQueryParam, hasDotSegment, removeQueryParam, splitTarget, type RequestTarget } from '../routing/request-target.js'
+import { selfLocation } from '../routing/redirect.js'
 import { CorsPolicy, isPreflight } from './cors.js'
 import { Accounting, type UpgradeRecord } from './accounting.js'
 import type { LoadShedder, SandboxLimiter } from './limits.js'
@@ -106,6 +107,8 @@ export class RequestFlow {
     // SPEC §6: two Host headers are ambiguous (Node keeps only the first in req.headers).
     if (hostHeaderCount(req.rawHeaders) > 1) return { refuse: 'BAD_REQUEST', close: true }
     const host = req.headers.host
+    // SPEC §1 (RFC 9112 §3.2): no Host, no routing.
+    if (host === undefined) return { refuse: 'BAD_REQUEST', close: true }
     const t = splitTarget(req.url ?? '')
     if (t === null) return { refuse: 'BAD_REQUEST', close: true }
     // SPEC §1: an absolute-form authority must equal Host, or one sandbox could be checked and another reached.
@@ -287,7 +290,8 @@ export class RequestFlow {
     if (res.destroyed || (await this.#d.oidc.settings()) === null) return sendError(req, res, 'UNAUTHORIZED')
     const m = parseHost(r.host, this.#d.config.domains)
     if (m.kind !== 'preview') return sendError(req, res, 'UNAUTHORIZED')
-    return sendRedirect(res, 302, this.#d.oidc.loginStart(m.baseDomain, this.#publicUrl(r.host, req.url ?? '/')))
+    const location = this.#d.oidc.loginStart(m.baseDomain, this.#publicUrl(r.host, req.url ?? '/'))
+    return location === null ? sendError(req, res, 'UNAUTHORIZED') : sendRedirect(res, 302, location)
   }
 
   /** The URL the user sees: configured scheme and public port, never the client's own port. */
@@ -324,7 +328,10 @@ export class RequestFlow {
     if (t === null) return sendError(req, res, 'LOGIN_FAILED')
     const cookie = await this.#d.sessions.mintCookie({ sid: t.sid, lbl: t.lbl, prt: t.prt }, this.#d.config.sessionTtlSec)
     const query = removeQueryParam(r.target.query, LOGIN_TICKET_PARAM)
-    return sendRedirect(res, 302, r.path + (query === '' ? '' : `?${query}`), { 'Set-Cookie': cookie })
+    // The same URL without the ticket: a path of this host even when it reads `//elsewhere`.
+    const location = selfLocation(`${this.#proto}://${r.host}`, r.path + (query === '' ? '' : `?${query}`))
+    if (location === null) return sendError(req, res, 'BAD_REQUEST')
+    return sendRedirect(res, 302, location, { 'Set-Cookie': cookie })
   }
 
   async #buildLogs(req: IncomingMessage, res: ServerResponse, kind: 'sandbox' | 'snapshot', id: string, t: RequestTarget): Promise<void> {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { WARNING_COOKIE, findCookie, serializeCookie } from '../auth/cookies.js'
+import { resolveLikeBrowser, sameOriginLocation } from '../routing/redirect.js'
 import { escapeHtml, isNavigation, sendError } from './respond.js'
 
 /** SPEC §6 preview warning: the accept route (on the preview host) and the accept cookie. */
@@ -63,7 +64,10 @@ export class PreviewWarning {
     const sameOrigin = (origin !== undefined && origin.toLowerCase() === `${this.#o.protocol}://${host.toLowerCase()}`) ||
       req.headers['sec-fetch-site'] === 'same-origin'
     if (!sameOrigin) return sendError(req, res, 'FORBIDDEN')
-    const location = sameHostRedirect(new URLSearchParams(query).get('redirect'), host)
+    // Built, never echoed: resolved as the browser will, kept only on this very origin.
+    const here = resolveLikeBrowser(`${this.#o.protocol}://${host}${ACCEPT_PATH}`, 'http://invalid.invalid/')
+    if (here === null) return sendError(req, res, 'BAD_REQUEST')
+    const location = sameOriginLocation(new URLSearchParams(query).get('redirect'), here)
     res.writeHead(303, {
       Location: location,
       'Set-Cookie': serializeCookie(WARNING_COOKIE, 'true', {
@@ -77,21 +81,4 @@ export class PreviewWarning {
     res.end()
     if (!req.complete) req.resume()
   }
-}
-
-/** A path on this host, or an absolute URL whose host is this host; anything else becomes `/`. */
-export function sameHostRedirect(raw: string | null, host: string): string {
-  if (raw === null || raw === '') return '/'
-  if (raw.charCodeAt(0) === 47 /* / */) {
-    // `//evil` and `/\evil` are protocol-relative to browsers.
-    if (raw.charCodeAt(1) === 47 || raw.charCodeAt(1) === 92) return '/'
-    return /[\r\n]/.test(raw) ? '/' : raw
-  }
-  try {
-    const u = new URL(raw)
-    if ((u.protocol === 'http:' || u.protocol === 'https:') && u.host.toLowerCase() === host.toLowerCase() && u.username === '' && u.password === '') {
-      return `${u.pathname}${u.search}`
-    }
-  } catch { /* not a URL */ }
-  return '/'
 }

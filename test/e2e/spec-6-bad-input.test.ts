@@ -45,6 +45,23 @@ describe('SPEC §6 bad input', () => {
     nothingForwarded()
   })
 
+  test('no Host header → 400 and closed, before any routing or control-plane call (SPEC §1, RFC 9112 §3.2)', T, async () => {
+    const before = s.cp.calls().length
+    for (const payload of [
+      'GET / HTTP/1.1\r\n\r\n',
+      `GET /echo?DAYTONA_SANDBOX_AUTH_KEY=${pub.token} HTTP/1.1\r\nX-Daytona-Preview-Token: ${pub.token}\r\n\r\n`,
+      'GET /health HTTP/1.1\r\nUser-Agent: probe\r\n\r\n',
+      'GET /chat HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    ]) {
+      const { response, closed } = await rawExchange(s.gw.port, payload, { closeWithinMs: 3000 })
+      assert.equal(response.status, 400, JSON.stringify(payload))
+      assert.equal(response.headers['x-preview-error'], 'BAD_REQUEST')
+      assert.ok(closed, `connection closed after the 400: ${JSON.stringify(payload)}`)
+    }
+    assert.equal(s.cp.calls().length, before, 'no control-plane call')
+    nothingForwarded()
+  })
+
   test('two Host headers → 400 (same value)', T, async () => {
     const { response } = await rawExchange(s.gw.port, `GET /echo HTTP/1.1\r\nHost: ${host()}\r\nHost: ${host()}\r\n\r\n`)
     assert.equal(response.status, 400)
