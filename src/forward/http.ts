@@ -211,7 +211,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   #canRetry(code: string): boolean {
     if (this.#attempt >= CONNECT_RETRY_DELAYS_MS.length) return false
     const bodyUntouched = this.#opts.body == null || !this.#req.readableDidRead
-    if (CONNECT_ERRORS.has(code)) return bodyUntouched
+    // A connect that timed out already used its whole budget: retrying would multiply it.
+    if (CONNECT_ERRORS.has(code)) return bodyUntouched && code !== 'UND_ERR_CONNECT_TIMEOUT'
     if (RESET_ERRORS.has(code)) return this.#attempt === 0 && this.#opts.body == null && IDEMPOTENT.has(this.#opts.method)
     return false
   }

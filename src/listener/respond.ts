@@ -99,14 +99,22 @@ export function sendError(req: IncomingMessage, res: ServerResponse, code: Gatew
   res.setHeader('X-Content-Type-Options', 'nosniff')
   if (html) res.setHeader('Content-Security-Policy', PAGE_CSP)
   if (options?.headers) for (const [k, v] of Object.entries(options.headers)) res.setHeader(k, v)
-  if (options?.close === true) res.shouldKeepAlive = false
+  // An upload that the upstream started to read and then dropped cannot be drained reliably
+  // (its stream state belongs to the failed exchange): close the connection after the answer
+  // rather than leave the next request on it waiting forever behind the rest of the body.
+  if (options?.close === true || (req.readableDidRead && !req.readableEnded)) res.shouldKeepAlive = false
   res.end(req.method === 'HEAD' ? undefined : body)
   discardBody(req)
 }
 
-/** After answering early, read and drop the rest of the upload, or the connection wedges. */
+/**
+ * After answering early, read and drop the rest of the upload, or the connection wedges: the
+ * next request on it is parsed only once this one's body has been consumed. "Complete" is not
+ * enough: a body fully received but left unread in the stream's buffer (an upstream that failed
+ * after it started reading) holds the connection just the same.
+ */
 export function discardBody(req: IncomingMessage): void {
-  if (!req.complete && !req.destroyed) req.resume()
+  if (!req.destroyed && !req.readableEnded) req.resume()
 }
 
 /** Raw answer on a socket (upgrade refusals, parser errors): the connection is closed after. */
