@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import { FakeControlPlane } from '../fakes/control-plane.js'
 import type { RunnerInfo, SandboxInit } from '../fakes/control-plane.js'
 import { FakeRunner } from '../fakes/runner.js'
+import { ensureAptBinary } from '../helpers/apt.js'
 import { GatewayProcess, MAIN_JS, REPO_ROOT, daytonaEnv, gatewayEnv } from '../helpers/gateway.js'
 import { freePort, newId, request } from '../helpers/http.js'
 import type { Reply } from '../helpers/http.js'
@@ -222,12 +223,16 @@ export async function pool<T>(jobs: ReadonlyArray<() => Promise<T>>, width: numb
 
 const PROMETHEUS_CANDIDATES = ['/usr/bin/prometheus', '/usr/local/bin/prometheus']
 
-/** Path of a `prometheus` binary, or undefined when none is installed. */
+/** Path of a `prometheus` binary (Debian's package is installed when none is), or undefined. */
 export function findPrometheus(): string | undefined {
   for (const p of PROMETHEUS_CANDIDATES) if (existsSync(p)) return p
   const r = spawnSync('sh', ['-c', 'command -v prometheus'], { encoding: 'utf8' })
   const p = r.stdout.trim()
-  return r.status === 0 && p !== '' ? p : undefined
+  if (r.status === 0 && p !== '') return p
+  const missing = ensureAptBinary('prometheus', PROMETHEUS_CANDIDATES[0]!)
+  if (missing === null) return PROMETHEUS_CANDIDATES[0]
+  process.stderr.write(`[ops tests] prometheus: ${missing}\n`)
+  return undefined
 }
 
 export interface PrometheusServer {
