@@ -18,7 +18,7 @@ import { FakeControlPlane } from '../fakes/control-plane.js'
 import type { RunnerInfo, SandboxInit } from '../fakes/control-plane.js'
 import { FakeRunner } from '../fakes/runner.js'
 import { ensureAptBinary } from '../helpers/apt.js'
-import { GatewayProcess, MAIN_JS, REPO_ROOT, daytonaEnv, gatewayEnv } from '../helpers/gateway.js'
+import { GATEWAY_ARGV, GatewayProcess, MAIN_JS, REPO_ROOT, daytonaEnv, gatewayEnv } from '../helpers/gateway.js'
 import { freePort, newId, request } from '../helpers/http.js'
 import type { Reply } from '../helpers/http.js'
 import { addTestSandbox, type SandboxHandle } from '../helpers/stack.js'
@@ -56,7 +56,7 @@ export async function startOpsStack(extraEnv: Readonly<Record<string, string>> =
   const runnerInfo: RunnerInfo = { id: newId('runner'), proxyUrl: runner.url, apiUrl: runner.url, apiKey: opts.runnerKey ?? RUNNER_KEY }
   const port = await freePort()
   const env = gatewayEnv(daytonaEnv(cp.url, { ...(opts.apiKey === undefined ? {} : { PROXY_API_KEY: opts.apiKey }), ...extraEnv }), port)
-  const child: ChildProcess = spawn(process.execPath, [MAIN_JS], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child: ChildProcess = spawn(process.execPath, GATEWAY_ARGV, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const out: Buffer[] = []
   child.stdout?.on('data', (c: Buffer) => out.push(c))
   const gw = new GatewayProcess(child, port, env)
