@@ -18,7 +18,8 @@
  *     on the Service, grace period > preStop sleep + SHUTDOWN_DELAY_SEC + SHUTDOWN_TIMEOUT_SEC, no
  *     `latest`/untagged image, non-root read-only pod, ingress/route/certificate hosts agree with
  *     PROXY_DOMAIN, every environment key is a row of the README configuration table.
- *  5. deploy/Dockerfile as text: multi-stage, pinned node 22 slim, `npm ci --omit=dev`, non-root
+ *  5. deploy/Dockerfile as text: multi-stage, pinned node slim image of the engines line (node-line.ts),
+ *     `npm ci --omit=dev`, non-root
  *     USER, exec-form CMD running dist/src/main.js.
  *  Each checker is also run on deliberately broken in-memory copies, which it must reject.
  */
@@ -48,6 +49,7 @@ import { Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Issue
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor'
 import { Gateway } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/Gateway'
 import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1/HTTPRoute'
+import { enginesMajor } from './node-line.js'
 
 // ---------------------------------------------------------------------------------------------------
 // Locations (this file runs as dist/test/deploy/manifests.test.js: the repository is three levels up)
@@ -59,6 +61,13 @@ const K8S = join(DEPLOY, 'kubernetes')
 const DOCKERFILE = join(DEPLOY, 'Dockerfile')
 const README = join(ROOT, 'README.md')
 const DEPLOY_README = join(DEPLOY, 'README.md')
+/** The Node line the image must pin: package.json engines (">=N"); node-line.test.ts checks the rest. */
+const SHIPPED_NODE_MAJOR = ((): number => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines?: { node?: unknown } }
+  const major = typeof pkg.engines?.node === 'string' ? enginesMajor(pkg.engines.node) : undefined
+  assert.ok(major !== undefined, `package.json engines.node ${String(pkg.engines?.node)}: expected ">=N"`)
+  return major
+})()
 /** The type-check's virtual source file; it sits next to kustomize-types.ts so that `./kustomize-types.js` resolves. */
 const VIRTUAL = join(ROOT, 'test', 'deploy', '__manifests_typecheck__.ts')
 
@@ -761,7 +770,7 @@ function execForm(args: string): string[] | undefined {
   }
 }
 
-function checkDockerfile(text: string, ports: readonly number[], documented: (key: string) => boolean = () => true): string[] {
+function checkDockerfile(text: string, ports: readonly number[], documented: (key: string) => boolean = () => true, nodeMajor = SHIPPED_NODE_MAJOR): string[] {
   const problems: string[] = []
   const ins = dockerInstructions(text)
   const stages: Array<{ name: string | undefined; image: string; body: Instruction[] }> = []
@@ -783,7 +792,7 @@ function checkDockerfile(text: string, ports: readonly number[], documented: (ke
     const m = /^(?:docker\.io\/(?:library\/)?)?node:([^@\s]+)(@sha256:[0-9a-f]{64})?$/.exec(s.image)
     if (m === null) { problems.push(`FROM ${s.image}: expected the official node image`); continue }
     const tag = m[1]!
-    if (!/^22\.\d+(\.\d+)?-(?:[a-z]+-)?slim$/.test(tag)) problems.push(`FROM ${s.image}: expected a pinned Node 22 slim tag (e.g. 22.20.0-bookworm-slim), not ${tag}`)
+    if (!tag.startsWith(`${nodeMajor}.`) || !/^\d+\.\d+(\.\d+)?-(?:[a-z]+-)?slim$/.test(tag)) problems.push(`FROM ${s.image}: expected a pinned Node ${nodeMajor} slim tag (e.g. ${nodeMajor}.1.0-trixie-slim), not ${tag}`)
   }
   const runs = (s: (typeof stages)[number]): string[] => s.body.filter((i) => i.keyword === 'RUN').map((i) => i.args)
   const final = stages[stages.length - 1]!
@@ -892,7 +901,7 @@ test('invariants: probes, selectors, PDB/HPA, ServiceMonitor, grace period, imag
   assert.deepEqual(checkInvariants(baseAndComponents, ctx), [])
 })
 
-test('deploy/Dockerfile: multi-stage, pinned node 22 slim, npm ci --omit=dev, non-root, exec-form CMD', () => {
+test('deploy/Dockerfile: multi-stage, pinned node slim of the engines line, npm ci --omit=dev, non-root, exec-form CMD', () => {
   const ports = [Number(readme.get('PROXY_PORT') ?? '4000'), Number(findConfigValue('METRICS_PORT') ?? '9090')]
   assert.deepEqual(checkDockerfile(readFileSync(DOCKERFILE, 'utf8'), ports, (k) => readme.has(k)), [])
   const ignore = [join(DEPLOY, 'Dockerfile.dockerignore'), join(ROOT, '.dockerignore')].find((p) => existsSync(p))
@@ -1127,9 +1136,11 @@ test('self-test: the Dockerfile check rejects shell form, one stage, root, lates
   assert.match(check(good.replace(/^CMD \[.*\]$/m, 'CMD ["npm", "start"]')), /does not run dist\/src\/main\.js/)
   assert.match(check(good.replace(/^USER .*$/m, 'USER root')), /USER root is root/)
   assert.match(check(good.replace(/^USER .*$/m, '')), /no USER/)
-  assert.match(check(good.replace(/node:22[^\s]*/g, 'node:latest')), /pinned Node 22 slim/)
-  assert.match(check(good.replace(/node:22[^\s]*/g, 'node:22-slim')), /pinned Node 22 slim/)
+  assert.match(check(good.replace(/node:\d+[^\s]*/g, 'node:latest')), /pinned Node \d+ slim/)
+  assert.match(check(good.replace(/node:\d+[^\s]*/g, `node:${SHIPPED_NODE_MAJOR}-slim`)), /pinned Node \d+ slim/)
+  assert.match(check(good.replace(/node:\d+[^\s]*/g, 'node:22.20.0-bookworm-slim')), /pinned Node \d+ slim tag .*not 22\.20\.0-bookworm-slim/)
+  assert.equal(checkDockerfile(good.replace(/node:\d+[^\s]*/g, 'node:22.20.0-bookworm-slim'), [4000, 9090], () => true, 22).join('\n'), '')
   assert.match(check(good.replace(/--omit=dev/g, '')), /does not run `npm ci --omit=dev`/)
-  assert.match(check('FROM node:22.20.0-bookworm-slim\nCMD ["node", "dist/src/main.js"]\n'), /multi-stage/)
+  assert.match(check(`FROM node:${SHIPPED_NODE_MAJOR}.1.0-trixie-slim\nCMD ["node", "dist/src/main.js"]\n`), /multi-stage/)
   assert.match(checkDockerfile(good.replace(/^ENV NODE_ENV=production$/m, 'ENV NODE_ENV=production PROXY_PORTT=4000'), [4000, 9090], (k) => readme.has(k)).join('\n'), /ENV PROXY_PORTT is not a row/)
 })

@@ -1,7 +1,8 @@
 /**
- * Runs the real gateway (`node dist/src/main.js`) as a child process for e2e tests: picks a free
- * PROXY_PORT, waits for `GET /health` on the base domain, captures stdout+stderr (so tests can
- * assert that no line holds a secret), and stops it with SIGTERM, then SIGKILL after a deadline.
+ * Runs the real gateway (`node <npm start's node flags> dist/src/main.js`) as a child process for e2e
+ * tests: picks a free PROXY_PORT, waits for `GET /health` on the base domain, captures stdout+stderr
+ * (so tests can assert that no line holds a secret), and stops it with SIGTERM, then SIGKILL after a
+ * deadline.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -17,6 +18,20 @@ export type { RawResponse } from './raw-http.js'
 /** Repository root, from dist/test/helpers/gateway.js (three levels up). */
 export const REPO_ROOT: string = fileURLToPath(new URL('../../../', import.meta.url))
 export const MAIN_JS: string = join(REPO_ROOT, 'dist', 'src', 'main.js')
+
+/**
+ * Node flags of `npm start` (package.json: `… exec node <flags> dist/src/main.js`): tests run the
+ * gateway the way it ships, since e.g. the small young generation bounds RSS while streaming.
+ */
+function startNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts?: { start?: unknown } }
+  const start = typeof pkg.scripts?.start === 'string' ? pkg.scripts.start : ''
+  const m = /\bnode((?:\s+--[\w-]+(?:=\S+)?)*)\s+dist\/src\/main\.js\b/.exec(start)
+  if (m === null) throw new Error(`package.json scripts.start does not run \`node [flags] dist/src/main.js\`: ${start}`)
+  return m[1]!.split(/\s+/).filter((f) => f !== '')
+}
+/** Arguments after the node binary: `npm start`'s node flags, then dist/src/main.js. */
+export const GATEWAY_ARGV: readonly string[] = [...startNodeFlags(), MAIN_JS]
 
 let emptyConfigFile: string | undefined
 /**
@@ -116,7 +131,7 @@ function assertBuilt(): void {
 
 function spawnGateway(env: Record<string, string>): ChildProcess {
   assertBuilt()
-  return spawn(process.execPath, [MAIN_JS], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  return spawn(process.execPath, GATEWAY_ARGV, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
 /** Full environment: a clean base, test defaults, then the caller's values. */

@@ -17,7 +17,8 @@ import { join } from 'node:path'
 import { FakeControlPlane } from '../fakes/control-plane.js'
 import type { RunnerInfo, SandboxInit } from '../fakes/control-plane.js'
 import { FakeRunner } from '../fakes/runner.js'
-import { GatewayProcess, MAIN_JS, REPO_ROOT, daytonaEnv, gatewayEnv } from '../helpers/gateway.js'
+import { ensureAptBinary } from '../helpers/apt.js'
+import { GATEWAY_ARGV, GatewayProcess, MAIN_JS, REPO_ROOT, daytonaEnv, gatewayEnv } from '../helpers/gateway.js'
 import { freePort, newId, request } from '../helpers/http.js'
 import type { Reply } from '../helpers/http.js'
 import { addTestSandbox, type SandboxHandle } from '../helpers/stack.js'
@@ -55,7 +56,7 @@ export async function startOpsStack(extraEnv: Readonly<Record<string, string>> =
   const runnerInfo: RunnerInfo = { id: newId('runner'), proxyUrl: runner.url, apiUrl: runner.url, apiKey: opts.runnerKey ?? RUNNER_KEY }
   const port = await freePort()
   const env = gatewayEnv(daytonaEnv(cp.url, { ...(opts.apiKey === undefined ? {} : { PROXY_API_KEY: opts.apiKey }), ...extraEnv }), port)
-  const child: ChildProcess = spawn(process.execPath, [MAIN_JS], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child: ChildProcess = spawn(process.execPath, GATEWAY_ARGV, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const out: Buffer[] = []
   child.stdout?.on('data', (c: Buffer) => out.push(c))
   const gw = new GatewayProcess(child, port, env)
@@ -222,12 +223,16 @@ export async function pool<T>(jobs: ReadonlyArray<() => Promise<T>>, width: numb
 
 const PROMETHEUS_CANDIDATES = ['/usr/bin/prometheus', '/usr/local/bin/prometheus']
 
-/** Path of a `prometheus` binary, or undefined when none is installed. */
+/** Path of a `prometheus` binary (Debian's package is installed when none is), or undefined. */
 export function findPrometheus(): string | undefined {
   for (const p of PROMETHEUS_CANDIDATES) if (existsSync(p)) return p
   const r = spawnSync('sh', ['-c', 'command -v prometheus'], { encoding: 'utf8' })
   const p = r.stdout.trim()
-  return r.status === 0 && p !== '' ? p : undefined
+  if (r.status === 0 && p !== '') return p
+  const missing = ensureAptBinary('prometheus', PROMETHEUS_CANDIDATES[0]!)
+  if (missing === null) return PROMETHEUS_CANDIDATES[0]
+  process.stderr.write(`[ops tests] prometheus: ${missing}\n`)
+  return undefined
 }
 
 export interface PrometheusServer {

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import https from 'node:https'
 import { join } from 'node:path'
-import { GatewayProcess, MAIN_JS, REPO_ROOT, gatewayEnv, tempDir } from '../../helpers/gateway.js'
+import { GATEWAY_ARGV, GatewayProcess, REPO_ROOT, gatewayEnv, tempDir } from '../../helpers/gateway.js'
 import { freePort } from '../../helpers/http.js'
 
 export interface TlsFiles {
@@ -48,7 +48,7 @@ function probe(port: number, host: string): Promise<number> {
 export async function startTlsGateway(env: Readonly<Record<string, string>>, tls: TlsFiles, timeoutMs = 15_000): Promise<GatewayProcess> {
   const port = env.PROXY_PORT !== undefined ? Number(env.PROXY_PORT) : await freePort()
   const full = gatewayEnv({ ENABLE_TLS: 'true', TLS_CERT_FILE: tls.certFile, TLS_KEY_FILE: tls.keyFile, ...env }, port)
-  const child = spawn(process.execPath, [MAIN_JS], { cwd: REPO_ROOT, env: full, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, GATEWAY_ARGV, { cwd: REPO_ROOT, env: full, stdio: ['ignore', 'pipe', 'pipe'] })
   const gw = new GatewayProcess(child, port, full)
   const host = (full.PROXY_DOMAIN ?? 'localhost').split(',')[0]?.trim() ?? 'localhost'
   const deadline = Date.now() + timeoutMs
