@@ -75,7 +75,9 @@ export class RedisConnection {
     // node-redis emits 'error' on every failed reconnect: state transitions are what we log.
     this.client.on('error', (err: Error) => this.#down(describe(err)))
     this.client.on('end', () => this.#down('connection closed'))
-    this.client.on('ready', () => this.#setUp())
+    // Connected is not answering: a Redis that now wants a password accepts the socket and then
+    // refuses every command. Up only once a PING answers.
+    this.client.on('ready', () => this.#tryProbe())
     this.#sub.on('error', () => { this.#subDown = true })
     this.#sub.on('end', () => { this.#subDown = true })
     this.#sub.on('ready', () => {
@@ -132,7 +134,7 @@ export class RedisConnection {
           if (settled) return
           settled = true
           clearTimeout(timer)
-          if (!(err instanceof ErrorReply)) this.#down(describe(err))
+          if (!(err instanceof ErrorReply) || isRefusal(err)) this.#down(describe(err))
           resolve(UNAVAILABLE)
         },
       )
@@ -187,6 +189,11 @@ export class RedisConnection {
       try { c.destroy() } catch { /* already closed */ }
     }
   }
+}
+
+/** Redis answers, but refuses us (password changed, ACL): an outage like any other. */
+function isRefusal(err: ErrorReply): boolean {
+  return /^(NOAUTH|WRONGPASS|NOPERM)/.test(err.message)
 }
 
 /** Error text without anything that could hold a credential (messages only, no config). */
