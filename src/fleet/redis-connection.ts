@@ -28,6 +28,10 @@ export interface RedisConnectionOptions {
   readonly onMessage?: (channel: string, message: string) => void
   /** The subscriber (re)connected: notifications may have been missed while it was away. */
   readonly onResubscribed?: () => void
+  /** Redis answers again after an outage: answers cached meanwhile were not under its invalidation. */
+  readonly onRecovered?: () => void
+  /** How often an idle connection is checked, so the gauge and the log see an outage without traffic. */
+  readonly heartbeatMs?: number
 }
 
 /** Reconnect with exponential backoff (50 ms → 2 s) and jitter, forever, in the background. */
@@ -55,6 +59,8 @@ export class RedisConnection {
   #probe: NodeJS.Timeout | undefined
   #closed = false
   #subDown = false
+  readonly #heartbeat: NodeJS.Timeout
+  readonly #onRecovered: RedisConnectionOptions['onRecovered']
 
   constructor(o: RedisConnectionOptions) {
     this.#log = o.log
@@ -84,6 +90,9 @@ export class RedisConnection {
       if (this.#subDown) { this.#subDown = false; o.onResubscribed?.() }
     })
     this.#onMessage = o.onMessage
+    this.#onRecovered = o.onRecovered
+    this.#heartbeat = setInterval(() => { if (this.#up) void this.run((c) => c.ping()) }, o.heartbeatMs ?? 1000)
+    this.#heartbeat.unref()
   }
 
   readonly #onMessage: RedisConnectionOptions['onMessage']
@@ -128,7 +137,9 @@ export class RedisConnection {
         })
       }
       let timer = setTimeout(onTimer, this.#timeoutMs)
-      op(this.client).then(
+      let pending: Promise<T>
+      try { pending = op(this.client) } catch (err) { pending = Promise.reject(err) }
+      pending.then(
         (v) => { if (settled) return; settled = true; clearTimeout(timer); resolve(v) },
         (err: unknown) => {
           if (settled) return
@@ -144,8 +155,10 @@ export class RedisConnection {
   #setUp(): void {
     if (this.#closed || this.#up) return
     this.#up = true
+    const recovered = this.#everUp
     this.#everUp = true
     if (this.#probe !== undefined) { clearInterval(this.#probe); this.#probe = undefined }
+    if (recovered) this.#onRecovered?.()
     if (this.#outageLogged) this.#log.info('redis available again; shared cache on')
     else this.#log.info('redis connected; shared cache on')
     this.#outageLogged = false
@@ -174,7 +187,9 @@ export class RedisConnection {
     if (this.#probing || !this.client.isReady) return
     this.#probing = true
     const timer = setTimeout(() => { this.#probing = false }, this.#timeoutMs)
-    this.client.ping().then(
+    let ping: Promise<string>
+    try { ping = this.client.ping() } catch (err) { ping = Promise.reject(err) }
+    ping.then(
       () => { clearTimeout(timer); this.#probing = false; this.#setUp() },
       () => { clearTimeout(timer); this.#probing = false },
     )
@@ -182,6 +197,7 @@ export class RedisConnection {
 
   async close(): Promise<void> {
     this.#closed = true
+    clearInterval(this.#heartbeat)
     if (this.#probe !== undefined) clearInterval(this.#probe)
     this.#up = false
     // destroy(): a paused Redis must not hold the drain.

@@ -70,6 +70,9 @@ export class RedisFleet implements FleetHooks {
         else if (channel === INVALIDATE_CHANNEL && message.length > 0 && message.length <= 256) o.invalidateLocal(message)
       },
       onResubscribed: () => o.clearLocal(),
+      // Answers cached during the outage were kept for their full TTL: drop them so that the
+      // reference keys' DEL is honoured within 1 s again from now on.
+      onRecovered: () => o.clearLocal(),
     })
     const opts = { leaseMs: LEASE_MS, waitMs: o.apiTimeoutMs, ...(o.onSharedResult === undefined ? {} : { onResult: o.onSharedResult }) }
     this.shared = {

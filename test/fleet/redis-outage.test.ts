@@ -77,17 +77,23 @@ describe('fleet: Redis failures never fail a request (SPEC §9)', { skip: skip ?
     const warnsBefore = [0, 1].map((i) => countLines(f, i, WARN))
     const backBefore = [0, 1].map((i) => countLines(f, i, BACK))
     const load = startLoad(f, sandboxes)
-    await new Promise<void>((r) => setTimeout(r, 600)) // load runs on warm and cold keys first
-    await begin()
-    // Both replicas notice (a request needs Redis at least every 500 ms per key) and say so once.
-    for (const p of metricsPorts) await waitUntil(async () => (await redisUp(p)) === 0, { timeoutMs: 10_000, message: `${name}: redis_up 0 during the outage` })
-    // Cold keys during the outage are answered by the control plane.
-    const cold = f.sandbox()
-    for (let i = 0; i < 2; i++) assert.equal((await f.send(i, f.host(3000, cold.id), '/echo', { headers: { 'x-daytona-preview-token': cold.token } })).status, 200)
-    await new Promise<void>((r) => setTimeout(r, 1000))
-    await end()
-    for (const p of metricsPorts) await waitUntil(async () => (await redisUp(p)) === 1, { timeoutMs: 15_000, message: `${name}: redis_up 1 after` })
-    await new Promise<void>((r) => setTimeout(r, 300))
+    let ended = false
+    try {
+      await new Promise<void>((r) => setTimeout(r, 600)) // load runs on warm and cold keys first
+      await begin()
+      // Cold keys during the outage are answered by the control plane.
+      const cold = f.sandbox()
+      for (let i = 0; i < 2; i++) assert.equal((await f.send(i, f.host(3000, cold.id), '/echo', { headers: { 'x-daytona-preview-token': cold.token } })).status, 200)
+      // Both replicas notice (requests or the 1 s heartbeat) and say so once.
+      for (const p of metricsPorts) await waitUntil(async () => (await redisUp(p)) === 0, { timeoutMs: 10_000, message: `${name}: redis_up 0 during the outage` })
+      await new Promise<void>((r) => setTimeout(r, 1000))
+      ended = true
+      await end()
+      for (const p of metricsPorts) await waitUntil(async () => (await redisUp(p)) === 1, { timeoutMs: 15_000, message: `${name}: redis_up 1 after` })
+      await new Promise<void>((r) => setTimeout(r, 300))
+    } finally {
+      if (!ended) await end()
+    }
     const res = await load.stop()
     const sorted = res.latencies.sort((a, b) => a - b)
     const p99 = sorted[Math.floor(sorted.length * 0.99)] ?? 0
