@@ -65,7 +65,7 @@ export class RedisConnection {
   constructor(o: RedisConnectionOptions) {
     this.#log = o.log
     this.#timeoutMs = o.commandTimeoutMs ?? 100
-    this.#probeMs = o.probeMs ?? 250
+    this.#probeMs = o.probeMs ?? 100
     this.#onState = o.onState
     const s = o.settings
     const options = {
@@ -98,6 +98,36 @@ export class RedisConnection {
   readonly #onMessage: RedisConnectionOptions['onMessage']
 
   get up(): boolean { return this.#up }
+
+  /**
+   * Like run(), but when Redis was marked down by a timeout less than a second ago (which on a
+   * starved machine may be this process or Redis not being scheduled, not an outage), waits up
+   * to `graceMs` for the next PING to answer and tries once more. Used where falling back costs
+   * a duplicate control-plane call (leases, claims). A real outage is past its first second
+   * quickly, and from then on this answers UNAVAILABLE at once like run().
+   */
+  async runPatient<T>(op: (c: RedisClient) => Promise<T>, graceMs = 300): Promise<T | Unavailable> {
+    const first = await this.run(op)
+    if (first !== UNAVAILABLE || !this.#suspect()) return first
+    if (!await this.#back(graceMs)) return UNAVAILABLE
+    return this.run(op)
+  }
+
+  #timedOutAt = 0
+  #backWaiters = new Set<() => void>()
+
+  #suspect(): boolean {
+    return !this.#up && this.#timedOutAt !== 0 && performance.now() - this.#timedOutAt < 1000
+  }
+
+  #back(ms: number): Promise<boolean> {
+    if (this.#up) return Promise.resolve(true)
+    return new Promise<boolean>((resolve) => {
+      const done = (): void => { clearTimeout(timer); this.#backWaiters.delete(done); resolve(this.#up) }
+      const timer = setTimeout(done, ms)
+      this.#backWaiters.add(done)
+    })
+  }
 
   /** Connects in the background: start-up never waits for Redis. */
   start(channels: readonly string[]): void {
@@ -132,6 +162,7 @@ export class RedisConnection {
           if (settled) return
           if (late && !extended) { extended = true; timer = setTimeout(onTimer, this.#timeoutMs); return }
           settled = true
+          if (this.#up) this.#timedOutAt = performance.now()
           this.#down(`command slower than ${this.#timeoutMs} ms`)
           resolve(UNAVAILABLE)
         })
@@ -159,6 +190,7 @@ export class RedisConnection {
     this.#everUp = true
     if (this.#probe !== undefined) { clearInterval(this.#probe); this.#probe = undefined }
     if (recovered) this.#onRecovered?.()
+    for (const done of [...this.#backWaiters]) done()
     if (this.#outageLogged) this.#log.info('redis available again; shared cache on')
     else this.#log.info('redis connected; shared cache on')
     this.#outageLogged = false
@@ -179,6 +211,7 @@ export class RedisConnection {
     if (this.#probe === undefined) {
       this.#probe = setInterval(() => this.#tryProbe(), this.#probeMs)
       this.#probe.unref()
+      setImmediate(() => this.#tryProbe())
     }
   }
 

@@ -105,7 +105,7 @@ export class RedisFleet implements FleetHooks {
   async claimOnce(key: string, ttlSec: number): Promise<boolean> {
     if (this.#claims.has(key)) return false
     this.#claims.set(key, true, { ttl: ttlSec * 1000 })
-    const r = await this.#conn.run((c) => c.set(`pgw:once:${key}`, '1', { condition: 'NX', expiration: { type: 'EX', value: ttlSec } }))
+    const r = await this.#conn.runPatient((c) => c.set(`pgw:once:${key}`, '1', { condition: 'NX', expiration: { type: 'EX', value: ttlSec } }))
     if (r === UNAVAILABLE) return true
     return r === 'OK'
   }

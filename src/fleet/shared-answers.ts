@@ -68,7 +68,7 @@ export class SharedAnswers<V> implements SharedTier<V> {
       const token = randomBytes(9).toString('base64url')
       // Read and take the lease in one transaction: a holder that filled the key and freed the
       // lease between a separate GET and SET NX would otherwise be followed by a second call.
-      const both = await this.#conn.run((c) => c.multi().get(rkey).set(leaseKey, token, { condition: 'NX', expiration: { type: 'PX', value: this.#o.leaseMs } }).exec())
+      const both = await this.#conn.runPatient((c) => c.multi().get(rkey).set(leaseKey, token, { condition: 'NX', expiration: { type: 'PX', value: this.#o.leaseMs } }).exec())
       if (both === UNAVAILABLE) return this.#direct(signal, call)
       const [text, lease] = both as readonly unknown[]
       const found = typeof text === 'string' ? this.#codec.decode(text) : undefined
@@ -94,7 +94,7 @@ export class SharedAnswers<V> implements SharedTier<V> {
   }
 
   async #read(rkey: string): Promise<{ readonly value: V } | undefined | typeof UNAVAILABLE> {
-    const text = await this.#conn.run((c) => c.get(rkey))
+    const text = await this.#conn.runPatient((c) => c.get(rkey))
     if (text === UNAVAILABLE) return UNAVAILABLE
     return typeof text === 'string' ? this.#codec.decode(text) : undefined
   }

@@ -90,6 +90,7 @@ describe('fleet: shared cache (SPEC §5, §9)', { skip: skip ?? false, timeout: 
     assert.deepEqual([...statuses], [[200, 200]])
     const perEndpoint = f.cp.callsPerEndpoint(s.id)
     process.stderr.write(`[fleet] cold burst of 200 over 2 replicas: ${JSON.stringify(perEndpoint)}\n`)
-    assert.deepEqual(perEndpoint, { public: 1, validate: 1, runner: 1, 'last-activity': 1 })
+    const redisLines = f.gws.map((g, i) => g.lines().filter((l) => l.includes('redis')).map((l) => `replica ${i}: ${l}`)).flat()
+    assert.deepEqual(perEndpoint, { public: 1, validate: 1, runner: 1, 'last-activity': 1 }, redisLines.join('\n'))
   })
 })
