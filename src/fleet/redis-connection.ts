@@ -163,7 +163,7 @@ export class RedisConnection {
           if (late && !extended) { extended = true; timer = setTimeout(onTimer, this.#timeoutMs); return }
           settled = true
           if (this.#up) this.#timedOutAt = performance.now()
-          this.#down(`command slower than ${this.#timeoutMs} ms`)
+          this.#down(`command slower than ${this.#timeoutMs} ms`, true)
           resolve(UNAVAILABLE)
         })
       }
@@ -191,19 +191,26 @@ export class RedisConnection {
     if (this.#probe !== undefined) { clearInterval(this.#probe); this.#probe = undefined }
     if (recovered) this.#onRecovered?.()
     for (const done of [...this.#backWaiters]) done()
+    if (this.#pendingWarn !== undefined) { clearTimeout(this.#pendingWarn); this.#pendingWarn = undefined }
     if (this.#outageLogged) this.#log.info('redis available again; shared cache on')
-    else this.#log.info('redis connected; shared cache on')
+    else if (!recovered) this.#log.info('redis connected; shared cache on')
     this.#outageLogged = false
     this.#onState?.(true)
   }
 
-  #down(reason: string): void {
+  #pendingWarn: NodeJS.Timeout | undefined
+
+  /** `slow`: a timeout, which may be a blip of a starved machine: warned only if it lasts 1 s. */
+  #down(reason: string, slow = false): void {
     if (this.#closed) return
     const wasUp = this.#up
     this.#up = false
     if (!this.#outageLogged) {
-      this.#outageLogged = true
-      this.#log.warn({ reason }, 'redis unavailable; serving from memory and the control plane until it is back')
+      if (!slow) this.#warn(reason)
+      else if (this.#pendingWarn === undefined) {
+        this.#pendingWarn = setTimeout(() => { this.#pendingWarn = undefined; if (!this.#up) this.#warn(reason) }, 1000)
+        this.#pendingWarn.unref()
+      }
     }
     if (wasUp) this.#onState?.(false)
     // A paused Redis keeps its socket open: probe it until it answers. A closed socket is
@@ -213,6 +220,13 @@ export class RedisConnection {
       this.#probe.unref()
       setImmediate(() => this.#tryProbe())
     }
+  }
+
+  #warn(reason: string): void {
+    if (this.#outageLogged || this.#closed) return
+    if (this.#pendingWarn !== undefined) { clearTimeout(this.#pendingWarn); this.#pendingWarn = undefined }
+    this.#outageLogged = true
+    this.#log.warn({ reason }, 'redis unavailable; serving from memory and the control plane until it is back')
   }
 
   #probing = false
@@ -231,6 +245,7 @@ export class RedisConnection {
   async close(): Promise<void> {
     this.#closed = true
     clearInterval(this.#heartbeat)
+    if (this.#pendingWarn !== undefined) clearTimeout(this.#pendingWarn)
     if (this.#probe !== undefined) clearInterval(this.#probe)
     this.#up = false
     // destroy(): a paused Redis must not hold the drain.
