@@ -10,6 +10,7 @@ import { createLogger } from '../../src/log.js'
 import { RedisFleet } from '../../src/fleet/redis-fleet.js'
 import { runnerCodec } from '../../src/fleet/answer-codecs.js'
 import { runGatewayToExit } from '../helpers/gateway.js'
+import { ConfigError, loadConfig } from '../../src/config/load.js'
 import { freePort, waitUntil } from '../helpers/http.js'
 import { ensureRedisServer, RedisServer } from './support/redis-server.js'
 import type { TestRedisClient } from './support/redis-server.js'
@@ -138,6 +139,17 @@ describe('fleet: RedisFleet (SPEC §9)', { skip: skip ?? false, timeout: 60_000 
 })
 
 describe('fleet: configuration', { timeout: 30_000 }, () => {
+  test('with REDIS_HOST the secret must come from configuration (SESSION_SECRET or PROXY_API_KEY)', () => {
+    const problems = (env: Record<string, string>): string[] => {
+      try { loadConfig(env); return [] } catch (err) { return err instanceof ConfigError ? [...err.problems] : [String(err)] }
+    }
+    assert.match(problems({ REDIS_HOST: '127.0.0.1' }).join('\n'), /^SESSION_SECRET: required when REDIS_HOST is set/m)
+    const ok = loadConfig({ REDIS_HOST: '127.0.0.1', DAYTONA_API_URL: 'http://127.0.0.1:1', PROXY_API_KEY: 'k'.repeat(32) })
+    assert.equal(ok.sessionSecret, 'k'.repeat(32))
+    assert.deepEqual(ok.redis, { host: '127.0.0.1', port: 6379, tls: false })
+    assert.equal(loadConfig({ REDIS_HOST: '127.0.0.1', SESSION_SECRET: SECRET }).sessionSecret, SECRET)
+  })
+
   test('REDIS_HOST without a configured secret stops start-up with one line naming SESSION_SECRET', { timeout: 20_000 }, async () => {
     const r = await runGatewayToExit({ REDIS_HOST: '127.0.0.1' })
     assert.equal(r.timedOut, false)
