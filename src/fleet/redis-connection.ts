@@ -61,6 +61,7 @@ export class RedisConnection {
   #subDown = false
   readonly #heartbeat: NodeJS.Timeout
   readonly #onRecovered: RedisConnectionOptions['onRecovered']
+  readonly #onMessage: RedisConnectionOptions['onMessage']
 
   constructor(o: RedisConnectionOptions) {
     this.#log = o.log
@@ -94,8 +95,6 @@ export class RedisConnection {
     this.#heartbeat = setInterval(() => { if (this.#up) void this.run((c) => c.ping()) }, o.heartbeatMs ?? 1000)
     this.#heartbeat.unref()
   }
-
-  readonly #onMessage: RedisConnectionOptions['onMessage']
 
   get up(): boolean { return this.#up }
 
