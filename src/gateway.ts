@@ -21,6 +21,8 @@ import type { Logger } from './log.js'
 import { Metrics } from './metrics/metrics.js'
 import { ActivityTracker } from './resolve/activity.js'
 import { Resolver } from './resolve/resolver.js'
+import { LocalFleet, type FleetHooks } from './fleet/hooks.js'
+import { RedisFleet } from './fleet/redis-fleet.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -29,6 +31,8 @@ export interface Gateway {
   readonly controlPlane: ControlPlane
   readonly resolver: Resolver
   readonly metrics: Metrics
+  /** Invalidation and one-time claims across replicas (Redis with REDIS_HOST, else this process). */
+  readonly fleet: FleetHooks
   listen(): Promise<AddressInfo>
   /** Readiness false at once (load balancers stop sending new connections). */
   setDraining(): void
@@ -71,11 +75,26 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
   }
 
   const tunnels = new Set<WsTunnel>()
+  // The fleet needs the resolver (to invalidate it) and the resolver the fleet's shared tiers.
+  let resolverRef: Resolver | undefined
+  const redisFleet = config.redis === undefined ? undefined : new RedisFleet({
+    settings: config.redis,
+    log,
+    secret: config.sessionSecret,
+    apiTimeoutMs: config.apiTimeoutMs,
+    invalidateLocal: (id) => resolverRef?.invalidateSandbox(id),
+    clearLocal: () => resolverRef?.clear(),
+    onSharedResult: (cache, result) => metrics?.sharedCache?.inc({ cache, result }),
+  })
+  const fleet: FleetHooks = redisFleet ?? new LocalFleet((id) => resolverRef?.invalidateSandbox(id))
   const resolver = new Resolver({
     controlPlane,
     maxEntries: config.cacheMaxEntries,
     onLookup: (cache, result) => metrics?.cacheLookups.inc({ cache, result }),
+    // Embedded answers (plain upstreams, a local file) are this process's own: not shared.
+    ...(redisFleet !== undefined && controlPlane.kind === 'daytona' ? { shared: redisFleet.shared } : {}),
   })
+  resolverRef = resolver
   metrics = new Metrics({
     version: VERSION,
     websockets: () => tunnels.size,
@@ -86,6 +105,7 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
       signed_token: resolver.signedTokens.size,
       runner: resolver.runners.size,
     }),
+    ...(redisFleet === undefined ? {} : { redisUp: () => redisFleet.up }),
   })
   const m = metrics
   observeUpstreamConnects(m)
@@ -96,7 +116,7 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
     sessions,
     onDecision: (method, result) => m.authDecisions.inc({ method, result }),
   })
-  const oidc = new OidcLogin({ config, controlPlane, secret: config.sessionSecret })
+  const oidc = new OidcLogin({ config, controlPlane, secret: config.sessionSecret, fleet })
   const warning = config.previewWarning ? new PreviewWarning({ protocol: config.protocol, cookieDomain: config.cookieDomain }) : null
   const http = new HttpForwarder({
     upstreamTimeoutMs: config.upstreamTimeoutMs,
@@ -104,7 +124,11 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
     onUpstreamError: (kind) => m.upstreamErrors.inc({ kind }),
     onUpstreamHeaders: (s) => m.upstreamHeaders.observe(s),
   })
-  const activity = new ActivityTracker(controlPlane, { maxEntries: config.cacheMaxEntries })
+  const activity = new ActivityTracker(controlPlane, {
+    maxEntries: config.cacheMaxEntries,
+    // One post per sandbox per 45 s for the whole fleet, not per replica.
+    ...(redisFleet === undefined ? {} : { claim: (id: string) => redisFleet.claimOnce(`activity:${id}`, 45) }),
+  })
   const accounting = new Accounting(m, log, config.accessLog)
   const shedder = new LoadShedder(config.overloadLagMs)
   let ready = true
@@ -146,6 +170,7 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
     controlPlane,
     resolver,
     metrics: m,
+    fleet,
     get ready() { return ready },
     setDraining() { ready = false },
     async listen() {
@@ -179,6 +204,7 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
       await Promise.allSettled([
         http.close(),
         controlPlane.close(),
+        redisFleet?.close(),
         ...demoServers.map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r) })),
         metricsServer === undefined ? Promise.resolve() : new Promise((r) => { metricsServer?.closeAllConnections(); metricsServer?.close(r) }),
       ])

@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http'
 import { randomUUID } from 'node:crypto'
-import { LRUCache } from 'lru-cache'
 import { EncryptJWT, SignJWT, jwtDecrypt, jwtVerify } from 'jose'
 import * as oidc from 'openid-client'
 import type { Config } from '../config/load.js'
 import type { ControlPlane } from '../control-plane/types.js'
+import type { FleetHooks } from '../fleet/hooks.js'
 import { parseHost } from '../routing/preview-host.js'
 import { absoluteOn, resolveLikeBrowser } from '../routing/redirect.js'
 import { findQueryParam, removeQueryParam } from '../routing/request-target.js'
@@ -32,6 +32,8 @@ export interface OidcLoginOptions {
   readonly config: Config
   readonly controlPlane: ControlPlane
   readonly secret: string
+  /** One-time tickets are claimed fleet-wide (SPEC §9). */
+  readonly fleet: FleetHooks
   readonly now?: () => number
 }
 
@@ -59,12 +61,12 @@ export class OidcLogin {
   #settings: Promise<Settings | null> | undefined
   #discovered: Promise<oidc.Configuration> | undefined
   #discoveredAt = 0
-  /** One-time tickets: jti values already used (per replica; tickets live 60 s). */
-  #usedTickets = new LRUCache<string, true>({ max: 100_000, ttl: TICKET_TTL_SEC * 1000 })
+  #fleet: FleetHooks
 
   constructor(o: OidcLoginOptions) {
     this.#config = o.config
     this.#cp = o.controlPlane
+    this.#fleet = o.fleet
     this.#stateKey = deriveKey(o.secret, 'oidc-state-v1')
     this.#cookieKey = deriveKey(o.secret, 'oidc-login-cookie-v1')
     this.#ticketKey = deriveKey(o.secret, 'login-ticket-v1')
@@ -235,8 +237,7 @@ export class OidcLogin {
     try {
       const { payload } = await jwtVerify(ticket, this.#ticketKey, { algorithms: ['HS256'], currentDate: new Date(this.#now()) })
       if (payload.lbl !== label || payload.prt !== port || typeof payload.sid !== 'string' || typeof payload.jti !== 'string') return null
-      if (this.#usedTickets.has(payload.jti)) return null
-      this.#usedTickets.set(payload.jti, true)
+      if (!await this.#fleet.claimOnce(`ticket:${payload.jti}`, TICKET_TTL_SEC)) return null
       return { sid: payload.sid, lbl: label, prt: port }
     } catch {
       return null

@@ -217,6 +217,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   let sessionSecret = str('SESSION_SECRET')
   if (sessionSecret !== undefined && sessionSecret.length < 32) problems.push('SESSION_SECRET: must be at least 32 characters')
   if (sessionSecret === undefined && apiKey !== undefined && apiKey !== '') sessionSecret = apiKey
+  // SPEC §9: every replica must verify every other's sessions and tickets, so with Redis (a fleet)
+  // the secret comes from configuration, never the per-pod random fallback below.
+  if (sessionSecret === undefined && checked.REDIS_HOST !== undefined && checked.REDIS_HOST !== '') {
+    problems.push('SESSION_SECRET: required when REDIS_HOST is set (every replica must share it; or set PROXY_API_KEY)')
+  }
   if (sessionSecret === undefined && raw.DAYTONA_API_URL === undefined && problems.length === 0) {
     sessionSecret = loadOrCreateLocalSecret(cwd)
   }

@@ -37,7 +37,11 @@ export class Metrics {
   readonly bytes: Counter<'direction'>
   readonly overloaded: Counter<never>
 
-  constructor(options: { version: string; websockets: () => number; cacheSizes: () => Record<string, number> }) {
+  /** Only with REDIS_HOST: 1 while Redis answers, 0 during an outage (SPEC §9). */
+  readonly redisUp: Gauge<never> | undefined
+  readonly sharedCache: Counter<'cache' | 'result'> | undefined
+
+  constructor(options: { version: string; websockets: () => number; cacheSizes: () => Record<string, number>; redisUp?: () => boolean }) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
     this.requests = new Counter({ name: 'gateway_requests_total', help: 'Requests answered, by route kind, method and status code.', labelNames: ['kind', 'method', 'code'], registers })
@@ -61,6 +65,11 @@ export class Metrics {
     })
     this.bytes = new Counter({ name: 'gateway_bytes_total', help: 'Bytes moved on client connections (in = received from clients, out = sent to them).', labelNames: ['direction'], registers })
     this.overloaded = new Counter({ name: 'gateway_overload_rejections_total', help: 'Requests answered 503 OVERLOADED because the event loop lagged.', registers })
+    const redisUp = options.redisUp
+    if (redisUp !== undefined) {
+      this.redisUp = new Gauge({ name: 'gateway_redis_up', help: 'Shared Redis tier answering (1) or not (0: memory and the control plane only).', registers, collect() { this.set(redisUp() ? 1 : 0) } })
+      this.sharedCache = new Counter({ name: 'gateway_shared_cache_total', help: 'Redis-tier lookups after a memory miss: hit, miss (this replica called), waited (for another replica\'s call), fallback (Redis unavailable or wait over).', labelNames: ['cache', 'result'], registers })
+    }
     const info = new Gauge({ name: 'gateway_build_info', help: 'Build information.', labelNames: ['version', 'node'], registers })
     info.set({ version: options.version, node: process.version }, 1)
   }

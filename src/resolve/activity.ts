@@ -21,9 +21,12 @@ export class ActivityTracker {
   #streams = new Map<LiveStream, number>()
   #timer: NodeJS.Timeout
   #now: () => number
+  #claim: ((sandboxId: string) => Promise<boolean>) | undefined
 
-  constructor(cp: ControlPlane, options: { maxEntries: number; now?: () => number; heartbeatMs?: number }) {
+  /** `claim`: with a fleet, the post is made by the one replica that wins the 45 s claim. */
+  constructor(cp: ControlPlane, options: { maxEntries: number; now?: () => number; heartbeatMs?: number; claim?: (sandboxId: string) => Promise<boolean> }) {
     this.#cp = cp
+    this.#claim = options.claim
     this.#now = options.now ?? Date.now
     this.#lastSent = new LRUCache<string, number>({ max: options.maxEntries, ttl: ACTIVITY_THROTTLE_MS, ttlAutopurge: false })
     this.#timer = setInterval(() => this.#beat(), options.heartbeatMs ?? ACTIVITY_HEARTBEAT_MS)
@@ -34,7 +37,8 @@ export class ActivityTracker {
   touch(sandboxId: string): void {
     if (this.#lastSent.has(sandboxId)) return
     this.#lastSent.set(sandboxId, this.#now())
-    void this.#cp.postLastActivity(sandboxId)
+    if (this.#claim === undefined) void this.#cp.postLastActivity(sandboxId)
+    else this.#claim(sandboxId).then((won) => { if (won) void this.#cp.postLastActivity(sandboxId) }, () => {})
   }
 
   /** Registers a long stream: while it moves bytes, activity is re-posted every heartbeat. */

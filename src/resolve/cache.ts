@@ -12,6 +12,26 @@ export interface AnswerCacheOptions<V> {
   readonly staleIfErrorMs?: number
   readonly now?: () => number
   readonly onLookup?: (cache: string, result: CacheResult) => void
+  /** A tier shared by the fleet (Redis) under this one; absent: memory and the control plane only. */
+  readonly shared?: SharedTier<V>
+}
+
+/** What a shared tier hands back: the answer and how long this process may keep it in memory. */
+export interface SharedAnswer<V> {
+  readonly value: V
+  /** Cap on the in-memory lifetime (ms); Infinity when the local TTL applies unchanged. */
+  readonly maxLocalMs: number
+}
+
+/**
+ * A second tier under the in-memory one, shared by every replica (SPEC §9). On a local miss the
+ * cache asks it instead of calling the control plane: it answers from the shared store, or waits
+ * for another replica's call, or calls `call` itself. It never fails because of its own store.
+ */
+export interface SharedTier<V> {
+  load(key: string, signal: AbortSignal, call: (signal: AbortSignal) => Promise<V>): Promise<SharedAnswer<V>>
+  /** Deletes the shared answer (a runner that refused the sandbox: every replica looks again). */
+  forget(key: string): void
 }
 
 interface Entry<V> {
@@ -45,6 +65,7 @@ export class AnswerCache<V> {
   #staleMs: number
   #now: () => number
   #onLookup: AnswerCacheOptions<V>['onLookup']
+  #shared: SharedTier<V> | undefined
 
   constructor(options: AnswerCacheOptions<V>) {
     this.name = options.name
@@ -52,6 +73,7 @@ export class AnswerCache<V> {
     this.#staleMs = options.staleIfErrorMs ?? 0
     this.#now = options.now ?? Date.now
     this.#onLookup = options.onLookup
+    this.#shared = options.shared
     this.#lru = new LRUCache<string, Entry<V>>({ max: options.max })
   }
 
@@ -89,11 +111,14 @@ export class AnswerCache<V> {
   #start(key: string, load: (signal: AbortSignal) => Promise<V>): Flight<V> {
     const controller = new AbortController()
     const stale = this.#staleMs > 0 ? this.#lru.get(key) : undefined
-    const promise = load(controller.signal).then(
-      (value) => {
+    const loaded: Promise<SharedAnswer<V>> = this.#shared === undefined
+      ? load(controller.signal).then(local)
+      : this.#shared.load(key, controller.signal, load)
+    const promise = loaded.then(
+      ({ value, maxLocalMs }) => {
         if (this.#flights.get(key) === flight) {
           this.#flights.delete(key)
-          const ttl = this.#ttlMs(value)
+          const ttl = Math.min(this.#ttlMs(value), maxLocalMs)
           if (ttl > 0) this.#lru.set(key, { value, freshUntil: this.#now() + ttl }, { ttl: ttl + this.#staleMs })
         }
         return value
@@ -140,6 +165,12 @@ export class AnswerCache<V> {
     this.#lru.delete(key)
   }
 
+  /** Drops the answer here and in the shared tier. */
+  forget(key: string): void {
+    this.#lru.delete(key)
+    this.#shared?.forget(key)
+  }
+
   /** Drops every key for which `match` is true (invalidation by sandbox). */
   deleteWhere(match: (key: string) => boolean): void {
     for (const key of this.#lru.keys()) if (match(key)) this.#lru.delete(key)
@@ -148,4 +179,8 @@ export class AnswerCache<V> {
   clear(): void {
     this.#lru.clear()
   }
+}
+
+function local<V>(value: V): SharedAnswer<V> {
+  return { value, maxLocalMs: Infinity }
 }

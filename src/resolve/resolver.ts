@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { ControlPlane, Runner } from '../control-plane/types.js'
-import { AnswerCache, type CacheResult, type Waiter } from './cache.js'
+import { AnswerCache, type CacheResult, type SharedTier, type Waiter } from './cache.js'
 
 /** SPEC §5 TTLs (ms). Public flags change within 30 s; auth "no" is cached ≥ 2 s. */
 export const TTL = Object.freeze({
@@ -25,6 +25,14 @@ export interface ResolverOptions {
   readonly maxEntries: number
   readonly now?: () => number
   readonly onLookup?: (cache: string, result: CacheResult) => void
+  /** Redis tiers under the in-memory caches (SPEC §9); absent without REDIS_HOST. */
+  readonly shared?: {
+    readonly publicFlags: SharedTier<boolean>
+    readonly tokens: SharedTier<boolean>
+    readonly access: SharedTier<boolean>
+    readonly signedTokens: SharedTier<string | null>
+    readonly runners: SharedTier<Runner | null>
+  }
 }
 
 /**
@@ -43,11 +51,12 @@ export class Resolver {
     this.#cp = options.controlPlane
     const base = { max: options.maxEntries, ...(options.now ? { now: options.now } : {}), ...(options.onLookup ? { onLookup: options.onLookup } : {}) }
     const authTtl = (ok: boolean): number => (ok ? TTL.authValid : TTL.authInvalid)
-    this.publicFlags = new AnswerCache<boolean>({ ...base, name: 'public', ttlMs: () => TTL.publicFlag })
-    this.tokens = new AnswerCache<boolean>({ ...base, name: 'preview_token', ttlMs: authTtl })
-    this.access = new AnswerCache<boolean>({ ...base, name: 'bearer', ttlMs: authTtl })
-    this.signedTokens = new AnswerCache<string | null>({ ...base, name: 'signed_token', ttlMs: (id) => (id === null ? TTL.signedTokenInvalid : TTL.signedToken) })
-    this.runners = new AnswerCache<Runner | null>({ ...base, name: 'runner', ttlMs: (r) => (r === null ? TTL.runnerNotFound : TTL.runner), staleIfErrorMs: TTL.runnerStaleIfError })
+    const sh = options.shared
+    this.publicFlags = new AnswerCache<boolean>({ ...base, name: 'public', ttlMs: () => TTL.publicFlag, ...(sh ? { shared: sh.publicFlags } : {}) })
+    this.tokens = new AnswerCache<boolean>({ ...base, name: 'preview_token', ttlMs: authTtl, ...(sh ? { shared: sh.tokens } : {}) })
+    this.access = new AnswerCache<boolean>({ ...base, name: 'bearer', ttlMs: authTtl, ...(sh ? { shared: sh.access } : {}) })
+    this.signedTokens = new AnswerCache<string | null>({ ...base, name: 'signed_token', ttlMs: (id) => (id === null ? TTL.signedTokenInvalid : TTL.signedToken), ...(sh ? { shared: sh.signedTokens } : {}) })
+    this.runners = new AnswerCache<Runner | null>({ ...base, name: 'runner', ttlMs: (r) => (r === null ? TTL.runnerNotFound : TTL.runner), staleIfErrorMs: TTL.runnerStaleIfError, ...(sh ? { shared: sh.runners } : {}) })
     options.controlPlane.onChange?.((id) => (id === null ? this.clear() : this.invalidateSandbox(id)))
   }
 
@@ -74,7 +83,7 @@ export class Resolver {
 
   /** SPEC §5: the runner refused the sandbox or its connection: look it up again next time. */
   dropRunner(id: string): void {
-    this.runners.delete(id)
+    this.runners.forget(id)
   }
 
   /** The invalidation entry point per sandbox (webhooks and Redis pub/sub plug in here later). */

@@ -177,6 +177,24 @@ export class FakeControlPlane {
 
   setPublic(id: string, value: boolean): void { this.sandbox(id).public = value }
 
+  /**
+   * The Redis the Daytona API shares with its proxy. Set, the fake behaves like the API on a
+   * change: it deletes the proxy's reference keys with a plain DEL (changePublic, changeRunner).
+   */
+  redis: { del(keys: string | string[]): Promise<unknown> } | undefined
+
+  /** Flips the public flag and, like the Daytona API, DELs `proxy:sandbox-public:{id}`. */
+  async changePublic(id: string, value: boolean): Promise<void> {
+    this.setPublic(id, value)
+    await this.redis?.del(`proxy:sandbox-public:${id}`)
+  }
+
+  /** Moves the sandbox and, like the Daytona API, DELs `proxy:sandbox-runner-info:{id}`. */
+  async changeRunner(id: string, runner: RunnerInfo | null): Promise<void> {
+    this.setRunner(id, runner)
+    await this.redis?.del(`proxy:sandbox-runner-info:${id}`)
+  }
+
   setRunner(id: string, runner: RunnerInfo | null): void {
     this.sandbox(id).runner = runner
     if (runner !== null) this.runners.set(runner.id, runner)
@@ -203,6 +221,20 @@ export class FakeControlPlane {
   /** Calls whose path starts with `pathPrefix` (all calls without one), oldest first. */
   calls(pathPrefix = '', method?: string): CallRecord[] {
     return this.#log.filter((c) => c.path.startsWith(pathPrefix) && (method === undefined || c.method === method))
+  }
+
+  /**
+   * Calls per SPEC §2 endpoint (`public`, `validate`, `access`, `sandbox-id`, `runner`,
+   * `last-activity`, `config`, `other`), counting only calls that mention `text` when given.
+   */
+  callsPerEndpoint(text?: string): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const c of this.#log) {
+      if (text !== undefined && !c.url.includes(text)) continue
+      const kind = endpointOf(c.method, c.path)
+      out[kind] = (out[kind] ?? 0) + 1
+    }
+    return out
   }
 
   /** Every call whose raw target mentions `text` (an id or a token). */
@@ -432,6 +464,18 @@ export class FakeControlPlane {
 
     return NOT_FOUND
   }
+}
+
+function endpointOf(method: string, path: string): string {
+  const seg = path.split('/')
+  if (seg[1] === 'preview' && seg.length === 4 && seg[3] === 'public') return 'public'
+  if (seg[1] === 'preview' && seg.length === 5 && seg[3] === 'validate') return 'validate'
+  if (seg[1] === 'preview' && seg.length === 4 && seg[3] === 'access') return 'access'
+  if (seg[1] === 'preview' && seg.length === 5 && seg[4] === 'sandbox-id') return 'sandbox-id'
+  if (seg[1] === 'runners' && seg[2] === 'by-sandbox') return 'runner'
+  if (method === 'POST' && seg[1] === 'sandbox' && seg[3] === 'last-activity') return 'last-activity'
+  if (path === '/config') return 'config'
+  return 'other'
 }
 
 function runnerFull(r: RunnerInfo): Record<string, unknown> {
