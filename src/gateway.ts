@@ -21,6 +21,8 @@ import type { Logger } from './log.js'
 import { Metrics } from './metrics/metrics.js'
 import { ActivityTracker } from './resolve/activity.js'
 import { Resolver } from './resolve/resolver.js'
+import { LocalFleet, type FleetHooks } from './fleet/hooks.js'
+import { WebhookRoute } from './routes/webhooks.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -29,6 +31,8 @@ export interface Gateway {
   readonly controlPlane: ControlPlane
   readonly resolver: Resolver
   readonly metrics: Metrics
+  /** Drops this process's cached answers about a sandbox (IPC relays from other workers land here). */
+  invalidateLocal(sandboxId: string): void
   listen(): Promise<AddressInfo>
   /** Readiness false at once (load balancers stop sending new connections). */
   setDraining(): void
@@ -37,8 +41,13 @@ export interface Gateway {
   close(timeoutMs: number): Promise<void>
 }
 
+export interface GatewayOptions {
+  /** WORKERS > 1: wraps the fleet so invalidations and claims also reach the pod's other workers. */
+  readonly wrapFleet?: (fleet: FleetHooks) => FleetHooks
+}
+
 /** The composition root: builds every part once from Config and wires them; no request logic. */
-export async function createGateway(config: Config, log: Logger): Promise<Gateway> {
+export async function createGateway(config: Config, log: Logger, options: GatewayOptions = {}): Promise<Gateway> {
   let metrics: Metrics | undefined
   const controlPlane: ControlPlane = config.apiUrl !== undefined
     ? new HttpControlPlane({
@@ -89,6 +98,14 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
   })
   const m = metrics
   observeUpstreamConnects(m)
+  const localFleet: FleetHooks = new LocalFleet((id) => resolver.invalidateSandbox(id))
+  const fleet = options.wrapFleet === undefined ? localFleet : options.wrapFleet(localFleet)
+  const webhooks = config.webhookSecret === undefined ? null : new WebhookRoute({
+    secret: config.webhookSecret,
+    fleet,
+    onEvent: (event, result) => m.webhookEvents.inc({ event, result }),
+    onReject: (reason) => m.webhookRejections.inc({ reason }),
+  })
 
   const sessions = new SessionSigner(config.sessionSecret, Date.now, { secure: config.protocol === 'https', partitioned: config.cookiePartitioned })
   const auth = new AuthChain({
@@ -127,6 +144,7 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
     isReady: () => ready,
     onTunnelOpen: (t) => { tunnels.add(t); activity.open(t); m.websocketsTotal.inc() },
     onTunnelClose: (t) => { tunnels.delete(t); activity.close(t) },
+    webhooks,
   })
   const server = createListener({
     tls: config.tls,
@@ -146,6 +164,7 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
     controlPlane,
     resolver,
     metrics: m,
+    invalidateLocal: (id) => resolver.invalidateSandbox(id),
     get ready() { return ready },
     setDraining() { ready = false },
     async listen() {

@@ -36,6 +36,8 @@ export class Metrics {
   readonly cacheLookups: Counter<'cache' | 'result'>
   readonly bytes: Counter<'direction'>
   readonly overloaded: Counter<never>
+  readonly webhookEvents: Counter<'event' | 'result'>
+  readonly webhookRejections: Counter<'reason'>
 
   constructor(options: { version: string; websockets: () => number; cacheSizes: () => Record<string, number> }) {
     const registers = [this.registry]
@@ -61,7 +63,10 @@ export class Metrics {
     })
     this.bytes = new Counter({ name: 'gateway_bytes_total', help: 'Bytes moved on client connections (in = received from clients, out = sent to them).', labelNames: ['direction'], registers })
     this.overloaded = new Counter({ name: 'gateway_overload_rejections_total', help: 'Requests answered 503 OVERLOADED because the event loop lagged.', registers })
-    const info = new Gauge({ name: 'gateway_build_info', help: 'Build information.', labelNames: ['version', 'node'], registers })
+    this.webhookEvents = new Counter({ name: 'gateway_webhook_events_total', help: 'Verified webhook events by event family and result (applied, ignored, duplicate).', labelNames: ['event', 'result'], registers })
+    this.webhookRejections = new Counter({ name: 'gateway_webhook_rejections_total', help: 'Webhook deliveries refused, by reason.', labelNames: ['reason'], registers })
+    // 'first': with WORKERS > 1 the pod's aggregated /metrics must still say 1, not N.
+    const info = new Gauge({ name: 'gateway_build_info', help: 'Build information.', labelNames: ['version', 'node'], registers, aggregator: 'first' })
     info.set({ version: options.version, node: process.version }, 1)
   }
 
