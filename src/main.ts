@@ -1,5 +1,4 @@
 import cluster from 'node:cluster'
-import { AggregatorRegistry } from 'prom-client'
 import { runPrimary } from './cluster/primary.js'
 import { WorkerLink } from './cluster/worker-link.js'
 import { ConfigError, describeConfig, loadConfig, type Config } from './config/load.js'
@@ -59,9 +58,7 @@ async function runWorker(config: Config, log: Logger): Promise<void> {
   const link = new WorkerLink()
   const gateway = await start({ ...config, metricsPort: undefined }, log, link)
   link.onInvalidate((id) => gateway.invalidateLocal(id))
-  AggregatorRegistry.setRegistries([gateway.metrics.registry])
-  // Constructing one installs prom-client's worker-side answer to the primary's metrics requests.
-  new AggregatorRegistry()
+  link.serveMetrics(gateway.metrics.registry)
   let stopping = false
   const once = (reason: string): void => {
     if (stopping) return

@@ -7,12 +7,16 @@ export type ToPrimary =
   | { readonly type: 'gw:invalidate'; readonly id: string }
   /** One-time claim for the whole pod (webhook ids, login tickets). */
   | { readonly type: 'gw:claim'; readonly seq: number; readonly key: string; readonly ttlSec: number }
+  /** The worker's registry as prom-client's getMetricsAsJSON() gives it (aggregated by the primary). */
+  | { readonly type: 'gw:metrics'; readonly seq: number; readonly metrics: readonly object[] }
 
 export type ToWorker =
   | { readonly type: 'gw:invalidate'; readonly id: string }
   | { readonly type: 'gw:claimed'; readonly seq: number; readonly first: boolean }
   /** The pod got SIGTERM/SIGINT: drain in SPEC §8's order, then exit 0. */
   | { readonly type: 'gw:drain' }
+  /** METRICS_PORT was scraped: send this worker's metrics. */
+  | { readonly type: 'gw:scrape'; readonly seq: number }
 
 function typed(m: unknown): string | undefined {
   if (m === null || typeof m !== 'object') return undefined
@@ -25,6 +29,7 @@ export function asToPrimary(m: unknown): ToPrimary | undefined {
   const o = m as Record<string, unknown>
   if (t === 'gw:invalidate' && typeof o.id === 'string') return m as ToPrimary
   if (t === 'gw:claim' && typeof o.seq === 'number' && typeof o.key === 'string' && typeof o.ttlSec === 'number') return m as ToPrimary
+  if (t === 'gw:metrics' && typeof o.seq === 'number' && Array.isArray(o.metrics)) return m as ToPrimary
   return undefined
 }
 
@@ -34,5 +39,6 @@ export function asToWorker(m: unknown): ToWorker | undefined {
   if (t === 'gw:invalidate' && typeof o.id === 'string') return m as ToWorker
   if (t === 'gw:claimed' && typeof o.seq === 'number' && typeof o.first === 'boolean') return m as ToWorker
   if (t === 'gw:drain') return m as ToWorker
+  if (t === 'gw:scrape' && typeof o.seq === 'number') return m as ToWorker
   return undefined
 }

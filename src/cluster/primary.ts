@@ -12,14 +12,23 @@ const RESTART_MAX_MS = 5000
 const CRASH_WINDOW_MS = 30_000
 /** Beyond SPEC §8's delay + timeout, the primary stops waiting for a stuck worker. */
 const DRAIN_GRACE_MS = 5000
+/** A scrape aggregates the workers that answered by then (a worker stuck or dying is left out). */
+const SCRAPE_WAIT_MS = 2000
+
+interface Scrape {
+  readonly responses: object[]
+  readonly waiting: Set<number>
+  done(): void
+}
 
 function ignore(): void {}
 
 /**
  * WORKERS > 1: this process serves no request. It forks the workers (they share PROXY_PORT through
  * node:cluster), restarts one that crashes, relays invalidations and one-time claims between them,
- * answers METRICS_PORT once for the pod (prom-client's AggregatorRegistry over the workers' own
- * registries, plus the primary's worker counters), and on SIGTERM/SIGINT tells every worker to
+ * answers METRICS_PORT once for the pod (the listening workers' registries merged with prom-client's
+ * AggregatorRegistry.aggregate(), plus the primary's worker counters; our own request/answer over
+ * IPC instead of clusterMetrics(), which waits 5 s on a worker still loading and then fails), and on SIGTERM/SIGINT tells every worker to
  * drain, exiting 0 when the last one has.
  */
 export function runPrimary(config: Config, log: Logger): void {
@@ -33,6 +42,8 @@ export function runPrimary(config: Config, log: Logger): void {
   let recentCrashes = 0
   let lastCrashAt = 0
   let metricsServer: Server | undefined
+  const scrapes = new Map<number, Scrape>()
+  let scrapeSeq = 0
 
   const send = (w: Worker, m: ToWorker): void => {
     if (w.isConnected()) w.send(m, undefined, ignore)
@@ -46,6 +57,14 @@ export function runPrimary(config: Config, log: Logger): void {
   cluster.on('message', (from: Worker, raw: unknown) => {
     const m = asToPrimary(raw)
     if (m === undefined) return
+    if (m.type === 'gw:metrics') {
+      const sc = scrapes.get(m.seq)
+      if (sc !== undefined && sc.waiting.delete(from.id)) {
+        sc.responses.push(m.metrics)
+        if (sc.waiting.size === 0) sc.done()
+      }
+      return
+    }
     if (m.type === 'gw:invalidate') {
       for (const w of workers()) if (w.id !== from.id) send(w, { type: 'gw:invalidate', id: m.id })
       return
@@ -66,6 +85,7 @@ export function runPrimary(config: Config, log: Logger): void {
   cluster.on('exit', (w: Worker, code: number | null, signal: string | null) => {
     const wasListening = listening.delete(w.id)
     alive.delete(w.id)
+    for (const sc of scrapes.values()) if (sc.waiting.delete(w.id) && sc.waiting.size === 0) sc.done()
     if (draining) {
       if (code !== 0) drainFailed = true
       if (alive.size === 0) finish()
@@ -114,12 +134,31 @@ export function runPrimary(config: Config, log: Logger): void {
   process.on('SIGTERM', onSignal)
   process.on('SIGINT', onSignal)
 
+  /** Every listening worker's registry, merged (counters and histograms summed, per-metric aggregators). */
+  const podMetrics = (): Promise<string> => new Promise<string>((resolve, reject) => {
+    const seq = ++scrapeSeq
+    const targets = workers().filter((w) => listening.has(w.id) && w.isConnected())
+    let timer: NodeJS.Timeout | undefined
+    const sc: Scrape = {
+      responses: [],
+      waiting: new Set(targets.map((w) => w.id)),
+      done: () => {
+        clearTimeout(timer)
+        if (!scrapes.delete(seq)) return
+        AggregatorRegistry.aggregate(sc.responses).metrics().then(resolve, reject)
+      },
+    }
+    scrapes.set(seq, sc)
+    timer = setTimeout(sc.done, SCRAPE_WAIT_MS)
+    for (const w of targets) send(w, { type: 'gw:scrape', seq })
+    if (targets.length === 0) sc.done()
+  })
+
   if (config.metricsPort !== undefined) {
-    const aggregator = new AggregatorRegistry()
     const server = createServer((req, res) => {
       if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) { res.writeHead(404).end(); return }
-      Promise.all([aggregator.clusterMetrics(), registry.metrics()]).then(
-        ([pod, own]) => { res.writeHead(200, { 'Content-Type': aggregator.contentType }); res.end(pod + own) },
+      Promise.all([podMetrics(), registry.metrics()]).then(
+        ([pod, own]) => { res.writeHead(200, { 'Content-Type': registry.contentType }); res.end(pod + own) },
         () => { res.writeHead(500).end() },
       )
     })

@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client'
 import type { FleetHooks } from '../fleet/hooks.js'
 import { asToWorker, type ToPrimary } from './messages.js'
 
@@ -17,6 +18,7 @@ export class WorkerLink {
   #onInvalidate: (sandboxId: string) => void = ignore
   #onDrain: () => void = ignore
   #drainRequested = false
+  #registry: Registry | undefined
 
   constructor() {
     process.on('message', this.#onMessage)
@@ -25,6 +27,11 @@ export class WorkerLink {
   /** Invalidations other workers received (already applied there; apply them here). */
   onInvalidate(fn: (sandboxId: string) => void): void {
     this.#onInvalidate = fn
+  }
+
+  /** The registry the primary's METRICS_PORT aggregates (before it is set, scrapes get nothing from here). */
+  serveMetrics(registry: Registry): void {
+    this.#registry = registry
   }
 
   /** Called once when the primary orders a drain (at once if it already did). */
@@ -73,6 +80,16 @@ export class WorkerLink {
       case 'gw:claimed': {
         const done = this.#pending.get(m.seq)
         if (done !== undefined) { this.#pending.delete(m.seq); done(m.first) }
+        return
+      }
+      case 'gw:scrape': {
+        const seq = m.seq
+        const reg = this.#registry
+        if (reg === undefined) { this.#send({ type: 'gw:metrics', seq, metrics: [] }); return }
+        reg.getMetricsAsJSON().then(
+          (metrics) => this.#send({ type: 'gw:metrics', seq, metrics }),
+          () => this.#send({ type: 'gw:metrics', seq, metrics: [] }),
+        )
         return
       }
       case 'gw:drain':

@@ -111,7 +111,18 @@ describe('WORKERS=2', { timeout: 120_000 }, () => {
     const restart = await waitUntil(() => logLines(s).find((l) => l.msg === 'worker exited; restarting it'), { timeoutMs: 10_000, message: 'restart logged' })
     assert.ok(restart !== undefined)
     assert.equal(logLines(s).filter((l) => l.msg === 'worker exited; restarting it').length, 1, 'one log line for one crash')
-    const fresh = await waitUntil(() => listeningPids(s).find((p) => !pids.includes(p)), { timeoutMs: 15_000, message: 'a new worker listening' })
+    // Scrapes while the replacement starts are answered (not stalled on a worker that cannot answer yet).
+    const scrapeProblems: string[] = []
+    let scrapes = 0
+    const fresh = await waitUntil(async () => {
+      const t0 = Date.now()
+      await scrape(metricsPort).catch((err: Error) => { scrapeProblems.push(err.message) })
+      if (Date.now() - t0 > 3000) scrapeProblems.push(`a scrape took ${Date.now() - t0} ms`)
+      scrapes++
+      return listeningPids(s).find((p) => !pids.includes(p))
+    }, { timeoutMs: 15_000, intervalMs: 20, message: 'a new worker listening' })
+    assert.ok(scrapes >= 1)
+    assert.deepEqual(scrapeProblems, [], 'every scrape during the restart answered 200 promptly')
     const sbx = s.sandbox()
     const before = logLines(s).length
     assert.deepEqual(await sendFresh(s, sbx, 10, { 'x-daytona-preview-token': sbx.token }), Array(10).fill(200), 'no request failed after the restart')
