@@ -8,8 +8,13 @@ export const WEBHOOK_PATH = '/webhooks/daytona'
 
 /** Bodies above this are refused (413); Daytona's events are well under 2 KiB. */
 export const WEBHOOK_MAX_BYTES = 64 * 1024
-/** Beyond the cap we read and drop this much more so keep-alive survives, then cut the connection. */
-const DISCARD_BUDGET_BYTES = 1024 * 1024
+/**
+ * After a 413 the rest of the upload is read and dropped (never kept), so that the client sees the
+ * answer (a reset while it still sends would hide it) and keep-alive survives; bounded in bytes and
+ * time, after which the connection is cut.
+ */
+const DISCARD_BUDGET_BYTES = 64 * 1024 * 1024
+const DISCARD_MAX_MS = 5000
 /** Standard Webhooks replay window (the library uses the same). */
 const TOLERANCE_SEC = 5 * 60
 /** Event ids are remembered this long (longer than the replay window). */
@@ -122,10 +127,13 @@ export class WebhookRoute {
   /** Reads and drops the rest of an oversized body, so the connection can serve the next request. */
   #discard(req: IncomingMessage, already: number): void {
     let dropped = already
+    const cut = (): void => { req.socket.destroy() }
+    const timer = setTimeout(cut, DISCARD_MAX_MS)
     req.on('data', (chunk: Buffer) => {
       dropped += chunk.length
-      if (dropped > DISCARD_BUDGET_BYTES) req.socket.destroy()
+      if (dropped > DISCARD_BUDGET_BYTES) { clearTimeout(timer); cut() }
     })
+    req.once('close', () => clearTimeout(timer))
     req.resume()
   }
 

@@ -7,6 +7,8 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { Readable } from 'node:stream'
+import { request as undiciRequest } from 'undici'
 import { daytonaEnv, RawConnection, startGateway } from '../helpers/gateway.js'
 import { freePort, request } from '../helpers/http.js'
 import { DOMAIN, startStack, type SandboxHandle, type Stack } from '../helpers/stack.js'
@@ -137,6 +139,12 @@ describe('webhooks: POST /webhooks/daytona', { timeout: 60_000 }, () => {
     } finally {
       conn.socket.destroy()
     }
+
+    // A client that keeps streaming megabytes after the cap still reads the 413 (no reset under its upload).
+    const streamed = Readable.from((function* () { for (let i = 0; i < 32; i++) yield Buffer.alloc(1024 * 1024) })())
+    const viaUndici = await undiciRequest(`http://127.0.0.1:${s.gw.port}${WEBHOOK_PATH}`, { method: 'POST', headers: { host: DOMAIN }, body: streamed })
+    await viaUndici.body.dump()
+    assert.equal(viaUndici.statusCode, 413, '32 MiB chunked upload through undici')
 
     // A declared multi-megabyte upload is answered before the body is sent, and the connection is closed.
     const huge = await RawConnection.open(s.gw.port)
