@@ -97,7 +97,7 @@ export class WebhookRoute {
     if (req.method !== 'POST') return this.#refuse(res, 405, 'method', { Allow: 'POST' })
     const declared = Number(req.headers['content-length'] ?? 0)
     if (declared > WEBHOOK_MAX_BYTES) {
-      // Known too large before a byte is read: answer at once. A huge upload is not worth draining.
+      // Known too large before a byte is read: answer at once; more than we would drain: and close.
       if (declared > WEBHOOK_MAX_BYTES + DISCARD_BUDGET_BYTES) return this.#refuse(res, 413, 'too_large', { Connection: 'close' })
       this.#refuse(res, 413, 'too_large')
       this.#discard(req, 0)
