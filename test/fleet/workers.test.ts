@@ -33,7 +33,7 @@ function listeningPids(s: OpsStack): number[] {
 
 async function startWorkers(extra: Record<string, string> = {}): Promise<OpsStack> {
   const s = await startOpsStack({ WORKERS: '2', ...extra }, { startTimeoutMs: 30_000 })
-  await waitUntil(() => logLines(s).some((l) => l.msg === 'preview gateway workers listening'), { timeoutMs: 20_000, message: 'both workers listening' })
+  await waitUntil(() => logLines(s).some((l) => l.msg === 'preview gateway workers listening') && new Set(listeningPids(s)).size >= 2, { timeoutMs: 20_000, message: 'both workers listening' })
   return s
 }
 
