@@ -86,6 +86,8 @@ describe('WORKERS=2', { timeout: 120_000 }, () => {
 
     const d = sign(SECRET, stateUpdated(sbx.id))
     assert.equal((await deliver(s.gw.port, DOMAIN, d)).status, 204)
+    // SPEC §9: within 1 s on every worker (the relay through the primary is asynchronous).
+    await waitUntil(async () => (await sendFresh(s, sbx, 2)).every((x) => x === 401), { timeoutMs: 1000, intervalMs: 20, message: 'both workers refuse within 1 s of the event' })
     assert.deepEqual(await sendFresh(s, sbx, 6), Array(6).fill(401), 'neither worker serves the stale public flag after the event')
 
 
