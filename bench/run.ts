@@ -32,6 +32,7 @@ import { runFixedRate } from './sections/fixed-rate.js';
 import { runHttpThroughput } from './sections/http-throughput.js';
 import { runIdleWs } from './sections/idle-ws.js';
 import { runWsEcho } from './sections/ws-echo.js';
+import { runWorkers } from './sections/workers.js';
 import { commandVersion, cpuInterference, cpuMark, machineNote, raiseNofile, type CpuMark } from './system.js';
 import { fmtNum, freePort, sleep } from './util.js';
 
@@ -314,6 +315,7 @@ async function main(): Promise<void> {
   if (mainGateway !== null) await mainGateway.stop();
   await section('idle', cfg.idleCount > 0, () => runIdleWs(ctx));
   await section('cold', true, () => runCold(ctx));
+  await section('workers', wrkBin !== null && available.direct, () => runWorkers(ctx));
 
   await stopAll();
   const busy = load.filter((l) => l.foreignPct > 15);

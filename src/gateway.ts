@@ -23,6 +23,7 @@ import { ActivityTracker } from './resolve/activity.js'
 import { Resolver } from './resolve/resolver.js'
 import { LocalFleet, type FleetHooks } from './fleet/hooks.js'
 import { RedisFleet } from './fleet/redis-fleet.js'
+import { WebhookRoute } from './routes/webhooks.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -33,6 +34,8 @@ export interface Gateway {
   readonly metrics: Metrics
   /** Invalidation and one-time claims across replicas (Redis with REDIS_HOST, else this process). */
   readonly fleet: FleetHooks
+  /** Drops this process's cached answers about a sandbox (IPC relays from other workers land here). */
+  invalidateLocal(sandboxId: string): void
   listen(): Promise<AddressInfo>
   /** Readiness false at once (load balancers stop sending new connections). */
   setDraining(): void
@@ -41,8 +44,13 @@ export interface Gateway {
   close(timeoutMs: number): Promise<void>
 }
 
+export interface GatewayOptions {
+  /** WORKERS > 1: wraps the fleet so invalidations and claims also reach the pod's other workers. */
+  readonly wrapFleet?: (fleet: FleetHooks) => FleetHooks
+}
+
 /** The composition root: builds every part once from Config and wires them; no request logic. */
-export async function createGateway(config: Config, log: Logger): Promise<Gateway> {
+export async function createGateway(config: Config, log: Logger, options: GatewayOptions = {}): Promise<Gateway> {
   let metrics: Metrics | undefined
   const controlPlane: ControlPlane = config.apiUrl !== undefined
     ? new HttpControlPlane({
@@ -86,7 +94,7 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
     clearLocal: () => resolverRef?.clear(),
     onSharedResult: (cache, result) => metrics?.sharedCache?.inc({ cache, result }),
   })
-  const fleet: FleetHooks = redisFleet ?? new LocalFleet((id) => resolverRef?.invalidateSandbox(id))
+  const baseFleet: FleetHooks = redisFleet ?? new LocalFleet((id) => resolverRef?.invalidateSandbox(id))
   const resolver = new Resolver({
     controlPlane,
     maxEntries: config.cacheMaxEntries,
@@ -109,6 +117,14 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
   })
   const m = metrics
   observeUpstreamConnects(m)
+  // WORKERS > 1: the pod's other workers hear invalidations and claims through the primary too.
+  const fleet = options.wrapFleet === undefined ? baseFleet : options.wrapFleet(baseFleet)
+  const webhooks = config.webhookSecret === undefined ? null : new WebhookRoute({
+    secret: config.webhookSecret,
+    fleet,
+    onEvent: (event, result) => m.webhookEvents.inc({ event, result }),
+    onReject: (reason) => m.webhookRejections.inc({ reason }),
+  })
 
   const sessions = new SessionSigner(config.sessionSecret, Date.now, { secure: config.protocol === 'https', partitioned: config.cookiePartitioned })
   const auth = new AuthChain({
@@ -151,6 +167,7 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
     isReady: () => ready,
     onTunnelOpen: (t) => { tunnels.add(t); activity.open(t); m.websocketsTotal.inc() },
     onTunnelClose: (t) => { tunnels.delete(t); activity.close(t) },
+    webhooks,
   })
   const server = createListener({
     tls: config.tls,
@@ -171,6 +188,7 @@ export async function createGateway(config: Config, log: Logger): Promise<Gatewa
     resolver,
     metrics: m,
     fleet,
+    invalidateLocal: (id) => resolver.invalidateSandbox(id),
     get ready() { return ready },
     setDraining() { ready = false },
     async listen() {

@@ -1,5 +1,6 @@
 import { readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { resolve, dirname } from 'node:path'
 import { KEYS, type ConfigKey, type KeySpec } from './keys.js'
 
@@ -37,6 +38,10 @@ export interface Config {
     readonly audience: string | undefined
   }
   readonly redis: { readonly host: string; readonly port: number; readonly username?: string; readonly password?: string; readonly tls: boolean } | undefined
+  /** Standard Webhooks signing secret (`whsec_…`); undefined = webhook route off (404). */
+  readonly webhookSecret: string | undefined
+  /** Processes sharing PROXY_PORT; 1 = no cluster. */
+  readonly workers: number
   readonly shutdownTimeoutMs: number
   readonly shutdownDelayMs: number
   readonly cacheMaxEntries: number
@@ -62,6 +67,18 @@ export class ConfigError extends Error {
 type Source = Partial<Record<string, string>>
 
 const DOMAIN_RE = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
+/** Standard Webhooks secrets: `whsec_` + base64 of at least 8 key bytes. */
+const WEBHOOK_SECRET_RE = /^whsec_[A-Za-z0-9+/]{11,}={0,2}$/
+const MAX_WORKERS = 256
+
+/** `auto` = the cores this process may use; otherwise a whole number in range. */
+function parseWorkers(v: string): number | undefined {
+  if (v === 'auto') return Math.min(MAX_WORKERS, Math.max(1, availableParallelism()))
+  if (!/^\d+$/.test(v)) return undefined
+  const n = Number(v)
+  return n >= 1 && n <= MAX_WORKERS ? n : undefined
+}
+
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
 
 /** Reads a JSON config file: `{ "KEY": value }` with the keys of the README table. */
@@ -226,6 +243,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     sessionSecret = loadOrCreateLocalSecret(cwd)
   }
 
+  const webhookSecret = checked.WEBHOOK_SECRET
+  if (webhookSecret !== undefined && (!WEBHOOK_SECRET_RE.test(webhookSecret) || (webhookSecret.length - 6) % 4 !== 0)) problems.push('WEBHOOK_SECRET: must be `whsec_` followed by the base64 key Daytona shows for the endpoint')
+  const workers = parseWorkers(checked.WORKERS ?? '1')
+  if (workers === undefined) problems.push(`WORKERS: must be a number 1-${MAX_WORKERS} or auto (got ${JSON.stringify(checked.WORKERS)})`)
+
   if (problems.length > 0) throw new ConfigError(problems)
 
   const redisHost = checked.REDIS_HOST
@@ -266,6 +288,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
       ...(checked.REDIS_PASSWORD ? { password: checked.REDIS_PASSWORD } : {}),
       tls: bool('REDIS_TLS'),
     }),
+    webhookSecret,
+    workers: workers ?? 1,
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_SEC') * 1000,
     shutdownDelayMs: int('SHUTDOWN_DELAY_SEC') * 1000,
     cacheMaxEntries: int('CACHE_MAX_ENTRIES'),

@@ -22,6 +22,7 @@ import { CorsPolicy, isPreflight } from './cors.js'
 import { Accounting, type UpgradeRecord } from './accounting.js'
 import type { LoadShedder, SandboxLimiter } from './limits.js'
 import { isNavigation, sendError, sendJson, sendRawError, sendRedirect } from './respond.js'
+import { WEBHOOK_PATH, type WebhookRoute } from '../routes/webhooks.js'
 
 export interface RequestFlowDeps {
   readonly config: Config
@@ -41,6 +42,7 @@ export interface RequestFlowDeps {
   readonly onOverload: () => void
   readonly onTunnelOpen: (t: WsTunnel) => void
   readonly onTunnelClose: (t: WsTunnel) => void
+  readonly webhooks: WebhookRoute | null
 }
 
 /** What a request is after routing: a preview, the toolbox route, or already answered. */
@@ -200,6 +202,7 @@ export class RequestFlow {
       if ((t.path === '/login' || t.path === '/callback') && rec !== undefined) rec.kind = 'login'
       if (t.path === '/login' && req.method === 'GET') return this.#login(req, res, routed.base, t)
       if (t.path === '/callback' && req.method === 'GET') return this.#callback(req, res, routed.base)
+      if (t.path === WEBHOOK_PATH && this.#d.webhooks !== null) return this.#d.webhooks.handle(req, res)
       const tb = this.#toolbox(t, req.headers.host as string)
       if (tb === null) {
         if (req.method === 'GET') {

@@ -36,6 +36,8 @@ export class Metrics {
   readonly cacheLookups: Counter<'cache' | 'result'>
   readonly bytes: Counter<'direction'>
   readonly overloaded: Counter<never>
+  readonly webhookEvents: Counter<'event' | 'result'>
+  readonly webhookRejections: Counter<'reason'>
 
   /** Only with REDIS_HOST: 1 while Redis answers, 0 during an outage (SPEC §9). */
   readonly redisUp: Gauge<never> | undefined
@@ -67,10 +69,13 @@ export class Metrics {
     this.overloaded = new Counter({ name: 'gateway_overload_rejections_total', help: 'Requests answered 503 OVERLOADED because the event loop lagged.', registers })
     const redisUp = options.redisUp
     if (redisUp !== undefined) {
-      this.redisUp = new Gauge({ name: 'gateway_redis_up', help: 'Shared Redis tier answering (1) or not (0: memory and the control plane only).', registers, collect() { this.set(redisUp() ? 1 : 0) } })
+      this.redisUp = new Gauge({ name: 'gateway_redis_up', help: 'Shared Redis tier answering (1) or not (0: memory and the control plane only).', registers, aggregator: 'min', collect() { this.set(redisUp() ? 1 : 0) } })
       this.sharedCache = new Counter({ name: 'gateway_shared_cache_total', help: 'Redis-tier lookups after a memory miss: hit, miss (this replica called), waited (for another replica\'s call), fallback (Redis unavailable or wait over).', labelNames: ['cache', 'result'], registers })
     }
-    const info = new Gauge({ name: 'gateway_build_info', help: 'Build information.', labelNames: ['version', 'node'], registers })
+    this.webhookEvents = new Counter({ name: 'gateway_webhook_events_total', help: 'Verified webhook events by event family and result (applied, ignored, duplicate).', labelNames: ['event', 'result'], registers })
+    this.webhookRejections = new Counter({ name: 'gateway_webhook_rejections_total', help: 'Webhook deliveries refused, by reason.', labelNames: ['reason'], registers })
+    // 'first': with WORKERS > 1 the pod's aggregated /metrics must still say 1, not N.
+    const info = new Gauge({ name: 'gateway_build_info', help: 'Build information.', labelNames: ['version', 'node'], registers, aggregator: 'first' })
     info.set({ version: options.version, node: process.version }, 1)
   }
 

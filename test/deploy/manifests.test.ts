@@ -44,6 +44,8 @@ import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployme
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget'
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler'
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1/Ingress'
+import { NetworkPolicy, type INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy'
+import { KEYS, type ConfigKey } from '../../src/config/keys.js'
 import { Certificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate'
 import { Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer'
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor'
@@ -207,6 +209,7 @@ const MODELS: ReadonlyMap<string, KindModel> = new Map<string, KindModel>([
   ['policy/v1/PodDisruptionBudget', { typeModule: 'kubernetes-models/policy/v1/PodDisruptionBudget', typeName: 'IPodDisruptionBudget', validate: runtime(PodDisruptionBudget) }],
   ['autoscaling/v2/HorizontalPodAutoscaler', { typeModule: 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler', typeName: 'IHorizontalPodAutoscaler', validate: runtime(HorizontalPodAutoscaler) }],
   ['networking.k8s.io/v1/Ingress', { typeModule: 'kubernetes-models/networking.k8s.io/v1/Ingress', typeName: 'IIngress', validate: runtime(Ingress) }],
+  ['networking.k8s.io/v1/NetworkPolicy', { typeModule: 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy', typeName: 'INetworkPolicy', validate: runtime(NetworkPolicy) }],
   ['cert-manager.io/v1/Certificate', { typeModule: '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate', typeName: 'ICertificate', validate: runtime(Certificate) }],
   ['cert-manager.io/v1/Issuer', { typeModule: '@kubernetes-models/cert-manager/cert-manager.io/v1/Issuer', typeName: 'IIssuer', validate: runtime(Issuer) }],
   ['monitoring.coreos.com/v1/ServiceMonitor', { typeModule: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor', typeName: 'IServiceMonitor', validate: runtime(ServiceMonitor) }],
@@ -429,7 +432,9 @@ interface Context {
  */
 function checkInvariants(items: readonly Manifest[], ctx: Context): string[] {
   const problems: string[] = []
-  const objs: readonly unknown[] = items.map((m) => m.obj)
+  // components/redis is another app (its own Deployment and Service): checked on its own below.
+  const objs: readonly unknown[] = items.map((m) => m.obj).filter((o) => !isRedisObject(o))
+  const redisObjs: readonly Obj[] = items.map((m) => m.obj).filter(isRedisObject)
   const deployments = objs.filter(Deployment.is)
   if (deployments.length !== 1) return [`expected exactly one Deployment, found ${deployments.length}`]
   const dep: IDeployment = deployments[0]!
@@ -492,6 +497,12 @@ function checkInvariants(items: readonly Manifest[], ctx: Context): string[] {
   for (const [k, v] of env) {
     if (v === '') problems.push(`${C}: ${k} is set to "" (an empty variable is a value and is validated; leave the key out instead)`)
   }
+  // Secrets (README type secret) come from a Secret, never from a ConfigMap.
+  for (const [name, data] of configMaps) {
+    for (const k of Object.keys(data)) if (k in KEYS && KEYS[k as ConfigKey].type === 'secret') problems.push(`ConfigMap/${name}: ${k} is a secret; put it in the Secret`)
+  }
+  if (env.has('REDIS_HOST') && !env.has('REDIS_PASSWORD')) problems.push(`${C}: REDIS_HOST is set but no REDIS_PASSWORD comes from the Secret`)
+  if (redisObjs.length > 0) problems.push(...checkRedisComponent(redisObjs, env))
   const setting = (k: string): string | undefined => env.get(k) ?? ctx.readme.get(k)
   const intSetting = (k: string): number => {
     const v = setting(k)
@@ -718,6 +729,52 @@ function checkInvariants(items: readonly Manifest[], ctx: Context): string[] {
   return problems
 }
 
+/** Objects of components/redis (`app.kubernetes.io/name: redis`). */
+function isRedisObject(o: unknown): o is Obj {
+  return isObj(o) && isObj(o.metadata) && isObj(o.metadata.labels) && o.metadata.labels['app.kubernetes.io/name'] === 'redis'
+}
+
+/**
+ * components/redis: one pinned, locked-down Redis Deployment; the gateway's REDIS_HOST/REDIS_PORT
+ * name its Service; its password is the gateway's REDIS_PASSWORD (same Secret key); a
+ * NetworkPolicy, if present, lets the gateway pods in.
+ */
+function checkRedisComponent(objs: readonly unknown[], gatewayEnv: ReadonlyMap<string, string>): string[] {
+  const problems: string[] = []
+  const deps = objs.filter(Deployment.is)
+  if (deps.length !== 1) return [`components/redis: expected one Deployment, found ${deps.length}`]
+  const dep = deps[0]!
+  const D = `Deployment/${dep.metadata?.name ?? '?'}`
+  const labels = dep.spec?.template.metadata?.labels
+  if (!subset(dep.spec?.selector.matchLabels, labels)) problems.push(`${D}: selector is not a subset of the pod labels`)
+  const c = dep.spec?.template.spec?.containers[0]
+  if (c === undefined) return [...problems, `${D}: no container`]
+  const ip = imageProblem(c.image)
+  if (ip !== undefined) problems.push(`${D}: ${ip}`)
+  const args = c.args ?? []
+  const pw = args.indexOf('--requirepass')
+  if (pw < 0 || args[pw + 1] !== '$(REDIS_PASSWORD)') problems.push(`${D}: Redis is not started with --requirepass $(REDIS_PASSWORD)`)
+  const ref = c.env?.find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef
+  if (ref?.key !== 'REDIS_PASSWORD' || ref.optional === true) problems.push(`${D}: REDIS_PASSWORD does not come from the Secret key REDIS_PASSWORD (required)`)
+  const csc = c.securityContext
+  if (csc?.readOnlyRootFilesystem !== true || csc.allowPrivilegeEscalation !== false || !(csc.capabilities?.drop ?? []).includes('ALL')) problems.push(`${D}: container is not locked down (read-only root, no privilege escalation, drop ALL)`)
+  if ((csc?.runAsNonRoot ?? dep.spec?.template.spec?.securityContext?.runAsNonRoot) !== true) problems.push(`${D}: runAsNonRoot must be true`)
+  const svc = objs.filter(Service.is).find((x) => subset(x.spec?.selector, labels))
+  if (svc === undefined) return [...problems, `${D}: no Service selects the Redis pods`]
+  const host = gatewayEnv.get('REDIS_HOST')
+  if (host !== svc.metadata?.name) problems.push(`gateway REDIS_HOST ${JSON.stringify(host)} is not Service/${svc.metadata?.name ?? '?'} of components/redis`)
+  const port = Number(gatewayEnv.get('REDIS_PORT') ?? '6379')
+  const sp = svc.spec?.ports?.find((p) => p.port === port)
+  if (sp === undefined) problems.push(`Service/${svc.metadata?.name ?? '?'}: no port ${port} (REDIS_PORT)`)
+  else if (containerPortFor(c, sp.targetPort ?? sp.port) === undefined) problems.push(`Service/${svc.metadata?.name ?? '?'}: port ${port} reaches no Redis container port`)
+  for (const np of objs.filter(NetworkPolicy.is) as INetworkPolicy[]) {
+    if (!subset(np.spec?.podSelector?.matchLabels, labels)) problems.push(`NetworkPolicy/${np.metadata?.name ?? '?'}: does not select the Redis pods`)
+    const peers = (np.spec?.ingress ?? []).flatMap((r) => r.from ?? [])
+    if (!peers.some((f) => f.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'preview-gateway')) problems.push(`NetworkPolicy/${np.metadata?.name ?? '?'}: does not let the gateway pods in`)
+  }
+  return problems
+}
+
 /** Rendered output only: every namespaced object in the one namespace of the kustomization. */
 function checkNamespaces(items: readonly Manifest[], namespace: string | undefined): string[] {
   if (namespace === undefined) return []
@@ -853,7 +910,7 @@ const findOne = (pred: (o: Obj) => boolean): Manifest => {
   assert.ok(m, 'object not found')
   return m
 }
-const deploymentManifest = (): Manifest => findOne((o) => Deployment.is(o))
+const deploymentManifest = (): Manifest => findOne((o) => Deployment.is(o) && !isRedisObject(o))
 const containerOf = (o: Obj): Obj => {
   const spec = isObj(o.spec) && isObj(o.spec.template) && isObj(o.spec.template.spec) ? o.spec.template.spec : undefined
   const c = objList(spec?.containers)[0]
@@ -870,7 +927,7 @@ const withReplaced = (target: Manifest, obj: Obj): Manifest[] => baseAndComponen
 test('deploy/: the repository layout is found', () => {
   assert.ok(existsSync(join(ROOT, 'package.json')), `repository root not found at ${ROOT}`)
   for (const p of [DOCKERFILE, DEPLOY_README, join(K8S, 'base', 'kustomization.yaml')]) assert.ok(existsSync(p), `${rel(p)} is missing`)
-  for (const c of ['ingress-nginx', 'gateway-api', 'cert-manager', 'servicemonitor']) {
+  for (const c of ['ingress-nginx', 'gateway-api', 'cert-manager', 'servicemonitor', 'redis']) {
     assert.equal(str(tree.kustomizations.get(join(K8S, 'components', c))?.kind), 'Component', `components/${c} is not a kustomize Component`)
   }
   const kinds = new Set(baseAndComponents.map((m) => str(m.obj.kind)))
@@ -1143,4 +1200,28 @@ test('self-test: the Dockerfile check rejects shell form, one stage, root, lates
   assert.match(check(good.replace(/--omit=dev/g, '')), /does not run `npm ci --omit=dev`/)
   assert.match(check(`FROM node:${SHIPPED_NODE_MAJOR}.1.0-trixie-slim\nCMD ["node", "dist/src/main.js"]\n`), /multi-stage/)
   assert.match(checkDockerfile(good.replace(/^ENV NODE_ENV=production$/m, 'ENV NODE_ENV=production PROXY_PORTT=4000'), [4000, 9090], (k) => readme.has(k)).join('\n'), /ENV PROXY_PORTT is not a row/)
+})
+
+test('self-test: the Redis component and the fleet keys are checked', () => {
+  const cm = findOne((o) => ConfigMap.is(o) && nameOf(o) === 'preview-gateway-config')
+  const withData = (f: (d: Obj) => void): string => {
+    const o = clone(cm.obj)
+    assert.ok(isObj(o.data))
+    f(o.data)
+    return checkInvariants(withReplaced(cm, o), ctx).join('\n')
+  }
+  assert.deepEqual(checkInvariants(baseAndComponents, ctx), [], 'precondition: the manifests pass')
+  assert.match(withData((d) => { d.REDIS_HOST = 'redis.elsewhere' }), /REDIS_HOST "redis.elsewhere" is not Service\/preview-gateway-redis/)
+  assert.match(withData((d) => { d.REDIS_PORT = '6380' }), /no port 6380 \(REDIS_PORT\)/)
+  assert.match(withData((d) => { d.WEBHOOK_SECRET = 'whsec_x' }), /WEBHOOK_SECRET is a secret; put it in the Secret/)
+  const redis = findOne((o) => Deployment.is(o) && isRedisObject(o))
+  const broken = clone(redis.obj)
+  const c = containerOf(broken)
+  c.args = ['--save', '']
+  assert.match(checkInvariants(withReplaced(redis, broken), ctx).join('\n'), /not started with --requirepass/)
+  const secret = findOne((o) => Secret.is(o))
+  const noPassword = clone(secret.obj)
+  assert.ok(isObj(noPassword.stringData))
+  delete noPassword.stringData.REDIS_PASSWORD
+  assert.match(checkInvariants(withReplaced(secret, noPassword), ctx).join('\n'), /REDIS_HOST is set but no REDIS_PASSWORD/)
 })

@@ -85,7 +85,7 @@ describe('runner faults under keep-alive load: every request answered or cleanly
   test('GET, HEAD and POST through a runner resetting, half-closing and stalling at random: no hang', { timeout: 200_000 }, async () => {
     const host = s.host(3000, sbx.id)
     const body = Buffer.alloc(2048, 7)
-    const outcomes = await load(900, 24, (i) => {
+    const outcomes = await load(500, 24, (i) => {
       const m = i % 6
       if (m === 4) return send(agent, s.gw.port, host, 'POST', `/upload/${i}`, body)
       if (m === 5) return send(agent, s.gw.port, host, 'HEAD', `/head/${i}`)
@@ -95,7 +95,7 @@ describe('runner faults under keep-alive load: every request answered or cleanly
     assert.equal(hung.length, 0, `requests without answer or close within ${BUDGET_MS} ms: ${hung.length} (${summary(outcomes)}; runner faults ${JSON.stringify([...runner.counts])})`)
     // The faults really happened, and most requests were still answered.
     assert.ok((runner.counts.get('stall') ?? 0) > 0 && (runner.counts.get('reset-mid-body') ?? 0) > 0, JSON.stringify([...runner.counts]))
-    assert.ok(outcomes.filter((o) => o.kind === 'answered' && o.status === 200).length > 400, summary(outcomes))
+    assert.ok(outcomes.filter((o) => o.kind === 'answered' && o.status === 200).length > 200, summary(outcomes))
     // Stalls become 504 within the header timeout, never more.
     for (const o of outcomes) if (o.status === 504) assert.ok(o.ms < (UPSTREAM_TIMEOUT_SEC + 3) * 1000, `504 after ${o.ms} ms`)
   })
@@ -105,7 +105,7 @@ describe('runner faults under keep-alive load: every request answered or cleanly
     runner.faultRate = 0.05
     const big = Buffer.alloc(256 * 1024, 3)
     let resets = 0
-    const outcomes = await load(1200, 32, async (i) => {
+    const outcomes = await load(600, 32, async (i) => {
       if (i % 40 === 0) resets += runner.resetAll()
       const m = i % 4
       if (m === 0) return send(agent, s.gw.port, host, 'POST', `/big/${i}`, big)
@@ -120,9 +120,9 @@ describe('runner faults under keep-alive load: every request answered or cleanly
     const host = s.host(3000, sbx.id)
     runner.faultRate = 0.1
     let refused = false
-    const outcomes = await load(400, 16, async (i) => {
-      if (i === 100) { refused = true; await runner.refuse() }
-      if (i === 250 && refused) { refused = false; await runner.accept() }
+    const outcomes = await load(240, 16, async (i) => {
+      if (i === 60) { refused = true; await runner.refuse() }
+      if (i === 160 && refused) { refused = false; await runner.accept() }
       return send(agent, s.gw.port, host, i % 3 === 0 ? 'POST' : 'GET', `/r/${i}`, i % 3 === 0 ? Buffer.from('abc') : undefined)
     })
     const hung = outcomes.filter((o) => o.kind === 'hung')

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { loadConfig } from '../../src/config/load.js'
 import type { ControlPlane } from '../../src/control-plane/types.js'
 import { OidcLogin } from '../../src/auth/oidc.js'
+import { LocalFleet } from '../../src/fleet/hooks.js'
 import { buildResponseHeaders } from '../../src/forward/headers.js'
 import { locationFor, sameOriginLocation, selfLocation } from '../../src/routing/redirect.js'
 
@@ -111,7 +112,7 @@ test('locationFor: a path form only when a browser reads it back as the same URL
 
 test('login start and callback: the base-domain hop and the issuer return stay on our hosts', T, async () => {
   const config = loadConfig({ PROXY_DOMAIN: 'preview.test', PROXY_PUBLIC_PORT: '4000', SESSION_SECRET: 'x'.repeat(40) }, mkdtempSync(join(tmpdir(), 'redir-')))
-  const oidc = new OidcLogin({ config, controlPlane: {} as ControlPlane, secret: 'x'.repeat(40) })
+  const oidc = new OidcLogin({ config, controlPlane: {} as ControlPlane, secret: 'x'.repeat(40), fleet: new LocalFleet(() => undefined) })
   const base = new URL('http://preview.test:4000/')
   for (const c of CASES) {
     const ret = `http://3000-sbx.preview.test:4000/${c.replace(/[\x00-\x20\x7f]/g, '')}`
