@@ -47,7 +47,7 @@ export function loadBenchConfig() {
     coldDelayMs: envInt('BENCH_COLD_DELAY_MS', 20),
     coldRounds: Math.max(1, envInt('BENCH_COLD_ROUNDS', 3)),
     gatewayStartMs: envDuration('BENCH_GATEWAY_START_TIMEOUT', '30s'),
-    sections: new Set((process.env['BENCH_SECTIONS'] ?? 'http,rate,ws,idle,cold,workers').split(',').map((s) => s.trim())),
+    sections: new Set((process.env['BENCH_SECTIONS'] ?? 'http,rate,ws,idle,cold,fleet,workers').split(',').map((s) => s.trim())),
     proxyCpu: process.env['BENCH_PROXY_CPU'] ?? '0',
     loadCpu: process.env['BENCH_LOAD_CPU'] ?? '1',
     results: process.env['BENCH_RESULTS'] ?? join(ROOT, 'bench/RESULTS.md'),

@@ -33,6 +33,7 @@ import { runHttpThroughput } from './sections/http-throughput.js';
 import { runIdleWs } from './sections/idle-ws.js';
 import { runWsEcho } from './sections/ws-echo.js';
 import { runWorkers } from './sections/workers.js';
+import { runFleetCold } from './sections/fleet-cold.js';
 import { commandVersion, cpuInterference, cpuMark, machineNote, raiseNofile, type CpuMark } from './system.js';
 import { fmtNum, freePort, sleep } from './util.js';
 
@@ -315,6 +316,7 @@ async function main(): Promise<void> {
   if (mainGateway !== null) await mainGateway.stop();
   await section('idle', cfg.idleCount > 0, () => runIdleWs(ctx));
   await section('cold', true, () => runCold(ctx));
+  await section('fleet', true, () => runFleetCold(ctx));
   await section('workers', wrkBin !== null && available.direct, () => runWorkers(ctx));
 
   await stopAll();
