@@ -7,6 +7,7 @@
  */
 import net from 'node:net'
 import type { Socket } from 'node:net'
+import { rng } from '../helpers/rng.js'
 
 export type Fault = 'ok' | 'reset-before' | 'reset-after-request' | 'reset-mid-headers' | 'reset-mid-body' | 'half-close' | 'stall' | 'close-after'
 
@@ -20,16 +21,6 @@ export interface FaultRunnerOptions {
   readonly faults?: readonly Fault[]
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const BODY = Buffer.from('x'.repeat(100))
 

@@ -15,6 +15,7 @@ import { OidcLogin } from '../../src/auth/oidc.js'
 import { LocalFleet } from '../../src/fleet/hooks.js'
 import { buildResponseHeaders } from '../../src/forward/headers.js'
 import { locationFor, sameOriginLocation, selfLocation } from '../../src/routing/redirect.js'
+import { rng } from '../helpers/rng.js'
 
 const T = { timeout: 30_000 }
 const HERE = new URL('http://3000-sbx.preview.test:4000/accept-daytona-preview-warning')
@@ -28,17 +29,6 @@ const PIECES = [
 ]
 const INVISIBLE = ['\t', '\n', '\r', '\r\n', '\x00', '\x1f', ' ']
 
-/** A small seeded PRNG so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function corpus(n: number, seed = 8): string[] {
   const r = rng(seed)
