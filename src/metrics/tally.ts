@@ -17,11 +17,40 @@ interface MetricConfig<L extends string> {
   readonly registers: Registry[]
 }
 
-/** The pending key of a label set: its values in label-name order. */
-function keyOf<L extends string>(names: readonly L[], labels: LabelValues<L>): string {
-  let k = ''
-  for (let i = 0; i < names.length; i++) k += `${labels[names[i] as L]}\0`
-  return k
+/**
+ * Pending entries in nested Maps, one level per label name: a lookup hashes the (mostly constant,
+ * already hashed) label strings and builds no key string.
+ */
+class LabelTree<L extends string, E> {
+  readonly #names: readonly L[]
+  readonly #root = new Map<string, unknown>()
+  readonly #make: (labels: LabelValues<L>) => E
+  readonly entries: E[] = []
+
+  constructor(names: readonly L[], make: (labels: LabelValues<L>) => E) {
+    this.#names = names
+    this.#make = make
+  }
+
+  get(labels: LabelValues<L>): E {
+    const names = this.#names
+    let node = this.#root
+    const last = names.length - 1
+    for (let i = 0; i < last; i++) {
+      const v = String(labels[names[i] as L])
+      let next = node.get(v) as Map<string, unknown> | undefined
+      if (next === undefined) { next = new Map(); node.set(v, next) }
+      node = next
+    }
+    const leaf = last < 0 ? '' : String(labels[names[last] as L])
+    let e = node.get(leaf) as E | undefined
+    if (e === undefined) {
+      e = this.#make(labels)
+      node.set(leaf, e)
+      this.entries.push(e)
+    }
+    return e
+  }
 }
 
 interface CountEntry<L extends string> {
@@ -31,25 +60,21 @@ interface CountEntry<L extends string> {
 
 export class TalliedCounter<L extends string = never> {
   readonly #counter: Counter<L>
-  readonly #names: readonly L[]
-  readonly #pending = new Map<string, CountEntry<L>>()
+  readonly #pending: LabelTree<L, CountEntry<L>>
 
   constructor(config: MetricConfig<L>) {
-    this.#names = config.labelNames ?? []
+    const names = config.labelNames ?? []
+    this.#pending = new LabelTree(names, (labels) => ({ labels: { ...labels }, n: 0 }))
     const flush = (): void => this.#flush()
-    this.#counter = new Counter<L>({ ...config, labelNames: this.#names, collect: flush })
+    this.#counter = new Counter<L>({ ...config, labelNames: names, collect: flush })
   }
 
   inc(labels?: LabelValues<L>, n = 1): void {
-    const l = labels ?? {}
-    const key = keyOf(this.#names, l)
-    const e = this.#pending.get(key)
-    if (e !== undefined) e.n += n
-    else this.#pending.set(key, { labels: { ...l }, n })
+    this.#pending.get(labels ?? {}).n += n
   }
 
   #flush(): void {
-    for (const e of this.#pending.values()) {
+    for (const e of this.#pending.entries) {
       if (e.n === 0) continue
       this.#counter.inc(e.labels, e.n)
       e.n = 0
@@ -83,12 +108,13 @@ export class TalliedHistogram<L extends string = never> {
   readonly #names: readonly L[]
   readonly #bounds: readonly number[]
   readonly #name: string
-  readonly #pending = new Map<string, BucketEntry<L>>()
+  readonly #pending: LabelTree<L, BucketEntry<L>>
 
   constructor(config: MetricConfig<L> & { readonly buckets: readonly number[] }) {
     this.#names = config.labelNames ?? []
     this.#bounds = config.buckets
     this.#name = config.name
+    this.#pending = new LabelTree(this.#names, (labels) => ({ labels: { ...labels }, counts: new Array<number>(config.buckets.length).fill(0), sum: 0, count: 0 }))
     const flush = (): void => this.#flush()
     this.#hist = new Histogram<L>({ ...config, labelNames: this.#names, buckets: [...config.buckets], collect: flush })
   }
@@ -99,12 +125,7 @@ export class TalliedHistogram<L extends string = never> {
     const labels = typeof a === 'number' ? {} : a
     const value = typeof a === 'number' ? a : (b as number)
     if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`)
-    const key = keyOf(this.#names, labels)
-    let e = this.#pending.get(key)
-    if (e === undefined) {
-      e = { labels: { ...labels }, counts: new Array<number>(this.#bounds.length).fill(0), sum: 0, count: 0 }
-      this.#pending.set(key, e)
-    }
+    const e = this.#pending.get(labels)
     const bounds = this.#bounds
     for (let i = 0; i < bounds.length; i++) {
       if (value <= (bounds[i] as number)) { (e.counts[i] as number)++; break }
@@ -114,7 +135,7 @@ export class TalliedHistogram<L extends string = never> {
   }
 
   #flush(): void {
-    for (const e of this.#pending.values()) {
+    for (const e of this.#pending.entries) {
       if (e.count === 0) continue
       const data = this.#dataOf(e.labels)
       for (let i = 0; i < this.#bounds.length; i++) {
