@@ -15,11 +15,6 @@ export interface ListenerOptions {
 /** SPEC §6: headers over 16 KiB → 431; request headers within 10 s (slowloris). */
 export const MAX_HEADER_BYTES = 16 * 1024
 export const HEADERS_TIMEOUT_MS = 10_000
-/**
- * Client sockets and responses buffer up to 128 KiB before write() says "wait" (Node 20's default
- * is 16 KiB): an upstream chunk is 64 KiB, so with 16 KiB every chunk paused and resumed undici.
- */
-export const RESPONSE_HIGH_WATER_MARK = 128 * 1024
 
 /**
  * The public listener. Timeouts are idle timeouts (SPEC §6): Node's 300 s `requestTimeout` would
@@ -38,7 +33,6 @@ export function createListener(options: ListenerOptions): Server {
     requireHostHeader: false, // judged by the router, with our own error body
     joinDuplicateHeaders: false,
     noDelay: true,
-    highWaterMark: RESPONSE_HIGH_WATER_MARK,
   }
   const server = options.tls
     ? createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key })
