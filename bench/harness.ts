@@ -17,12 +17,20 @@ export const SANDBOX = 'bench';
 export const HTTP_HOST = `8080-${SANDBOX}.localhost`;
 export const WS_HOST = `8081-${SANDBOX}.localhost`;
 
-export type Target = 'direct' | 'nginx' | 'gateway';
-export const TARGETS: readonly Target[] = ['direct', 'nginx', 'gateway'];
+/** direct = the backend itself; go = Go's httputil.ReverseProxy; undici = a bare undici dispatch proxy (no auth). */
+export type Target = 'direct' | 'nginx' | 'go' | 'undici' | 'gateway';
+export const TARGETS: readonly Target[] = ['direct', 'nginx', 'go', 'undici', 'gateway'];
+/** The proxies other than nginx and the gateway, shown as extra columns of the summary. */
+export const PEERS: readonly Target[] = ['go', 'undici'];
+
+/** A record with one fresh value per target. */
+export function perTarget<T>(make: (t: Target) => T): Record<Target, T> {
+  return { direct: make('direct'), nginx: make('nginx'), go: make('go'), undici: make('undici'), gateway: make('gateway') };
+}
 export type Size = '100b' | '1m';
 export const SIZES: readonly { readonly key: Size; readonly label: string; readonly bytes: number; readonly minRatio: number }[] = [
-  { key: '100b', label: '100 B', bytes: 100, minRatio: 0.2 },
-  { key: '1m', label: '1 MiB', bytes: 1024 * 1024, minRatio: 0.3 },
+  { key: '100b', label: '100 B', bytes: 100, minRatio: 0.4 },
+  { key: '1m', label: '1 MiB', bytes: 1024 * 1024, minRatio: 0.5 },
 ];
 
 export function loadBenchConfig() {
@@ -60,6 +68,8 @@ export interface Ports {
   readonly backend: number;
   readonly proxyHttp: number;
   readonly proxyWs: number;
+  readonly goProxy: number;
+  readonly undiciProxy: number;
   readonly echo: number;
   readonly gateway: number;
   readonly idleGateway: number;
@@ -74,7 +84,7 @@ export interface BenchContext {
   readonly logDir: string;
   readonly ports: Ports;
   readonly report: Report;
-  /** Base URLs of the three HTTP targets, and the WebSocket URLs. */
+  /** Base URLs of the HTTP targets, and the WebSocket URLs (direct, nginx, gateway only). */
   readonly httpBase: Readonly<Record<Target, string>>;
   readonly wsUrl: Readonly<Record<Target, string>>;
   /** Sent to every target alike (nginx ignores the gateway's Host and token). */

@@ -4,6 +4,9 @@ export interface SummaryRow {
   readonly metric: string;
   readonly direct: string;
   readonly nginx: string;
+  /** Go httputil.ReverseProxy and bare undici proxy cells; empty where not measured. */
+  readonly go?: string;
+  readonly undici?: string;
   readonly gateway: string;
   readonly vsNginx: string;
   readonly vsDirect: string;
@@ -20,7 +23,7 @@ export interface DetailTable {
 export interface Report {
   readonly startedAt: string;
   readonly machine: string;
-  readonly versions: Readonly<Record<string, string>>;
+  readonly versions: Record<string, string>;
   readonly config: Readonly<Record<string, unknown>>;
   readonly summary: SummaryRow[];
   readonly details: DetailTable[];
@@ -49,7 +52,7 @@ export function renderReport(r: Report): string {
   out.push('# Preview gateway — load benchmark results', '');
   out.push('Command: `npm run bench` (= `npm run build && node dist/bench/run.js`), from the repository root, as root on Debian.', '');
   out.push(
-    `Machine: ${r.machine}. **2 cores**: the proxy under test (nginx or the gateway) is pinned to core 0 with \`taskset -c 0\`, ` +
+    `Machine: ${r.machine}. **2 cores**: the proxy under test (nginx, Go, bare undici or the gateway) is pinned to core 0 with \`taskset -c 0\`, ` +
       'every load generator (wrk, the node load clients) to core 1; the backends (static nginx, ws echo server, fake Daytona API) are not pinned ' +
       'and so share the cores with both. Absolute numbers are only comparable within one run; the ratios are the point.',
     '',
@@ -59,13 +62,15 @@ export function renderReport(r: Report): string {
   out.push('## Summary', '');
   out.push(
     table(
-      ['Metric', 'direct', 'nginx proxy', 'gateway', 'gateway vs nginx', 'gateway vs direct', 'target', 'verdict'],
-      r.summary.map((s) => [s.metric, s.direct, s.nginx, s.gateway, s.vsNginx, s.vsDirect, s.target, s.verdict]),
+      ['Metric', 'direct', 'nginx proxy', 'Go proxy (vs nginx)', 'bare undici (vs nginx)', 'gateway', 'gateway vs nginx', 'gateway vs direct', 'target', 'verdict'],
+      r.summary.map((s) => [s.metric, s.direct, s.nginx, s.go ?? '', s.undici ?? '', s.gateway, s.vsNginx, s.vsDirect, s.target, s.verdict]),
     ),
     '',
   );
   out.push(
     '"direct" = load generator → backend; "nginx proxy" = → nginx (1 worker, keep-alive upstream pool, default proxy_buffering) → backend; ' +
+      '"Go proxy" = → Go\'s `httputil.ReverseProxy` (bench/go-proxy/main.go, idle pool 1024) → backend; ' +
+      '"bare undici" = → node:http + undici `Agent.dispatch`, no auth (bench/undici-proxy.ts) → backend: the floor of a Node proxy; ' +
       '"gateway" = → `node dist/src/main.js` (LOG_LEVEL=silent, embedded control plane, private sandbox, `X-Daytona-Preview-Token`) → backend. ' +
       'Every request carries `Host: 8080-bench.localhost` and the preview token, whatever the target.',
     '',

@@ -15,6 +15,7 @@ import {
   SANDBOX,
   SIZES,
   startGateway,
+  perTarget,
   TARGETS,
   TOKEN,
   waitHttpOk,
@@ -24,7 +25,8 @@ import {
   type Size,
   type Target,
 } from './harness.js';
-import { ensureBinary, nginxVersion, writeBackendConfig, writeProxyConfig } from './nginx.js';
+import { ensureBinary, findBinary, nginxVersion, writeBackendConfig, writeProxyConfig } from './nginx.js';
+import { buildGoProxy, startGoProxy, startUndiciProxy } from './peers.js';
 import { installExitHandlers, isShuttingDown, onCleanup, setUnexpectedExitHandler, startProcess, stopAll, type Tracked } from './procs.js';
 import { renderReport, type Report } from './report.js';
 import { runCold } from './sections/cold.js';
@@ -145,8 +147,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const [backendPort, proxyHttpPort, proxyWsPort, echoPort, gatewayPort, idleGatewayPort, coldGatewayPort, cpPort, runnerPort] =
-    await Promise.all(Array.from({ length: 9 }, () => freePort()));
+  const [backendPort, proxyHttpPort, proxyWsPort, echoPort, gatewayPort, idleGatewayPort, coldGatewayPort, cpPort, runnerPort, goPort, undiciPort] =
+    await Promise.all(Array.from({ length: 11 }, () => freePort()));
   const port = (n: number | undefined): number => {
     if (n === undefined) throw new Error('no port');
     return n;
@@ -155,6 +157,8 @@ async function main(): Promise<void> {
     backend: port(backendPort),
     proxyHttp: port(proxyHttpPort),
     proxyWs: port(proxyWsPort),
+    goProxy: port(goPort),
+    undiciProxy: port(undiciPort),
     echo: port(echoPort),
     gateway: port(gatewayPort),
     idleGateway: port(idleGatewayPort),
@@ -164,15 +168,20 @@ async function main(): Promise<void> {
   };
 
   // Backends and the reference proxy.
-  const available: Record<Target, boolean> = { direct: false, nginx: false, gateway: false };
+  const available = perTarget(() => false);
   const httpBase: Record<Target, string> = {
     direct: `http://127.0.0.1:${ports.backend}`,
     nginx: `http://127.0.0.1:${ports.proxyHttp}`,
+    go: `http://127.0.0.1:${ports.goProxy}`,
+    undici: `http://127.0.0.1:${ports.undiciProxy}`,
     gateway: `http://127.0.0.1:${ports.gateway}`,
   };
+  // The peers proxy HTTP only (the WebSocket sections compare direct, nginx and the gateway).
   const wsUrl: Record<Target, string> = {
     direct: `ws://127.0.0.1:${ports.echo}/`,
     nginx: `ws://127.0.0.1:${ports.proxyWs}/`,
+    go: '',
+    undici: '',
     gateway: `ws://127.0.0.1:${ports.gateway}/`,
   };
   // Same request bytes everywhere: the nginx servers ignore the gateway's Host and token.
@@ -208,8 +217,30 @@ async function main(): Promise<void> {
     });
     await waitHttpOk(`${httpBase.nginx}/100b`, {}, 10_000, nginxProxy);
     available.nginx = true;
+    if (['http', 'rate'].some((s) => cfg.sections.has(s))) await startPeers();
   } else {
     note('nginx unavailable: no static backend, so the HTTP sections are skipped and WebSocket runs have no nginx column');
+  }
+
+  async function startPeers(): Promise<void> {
+    const built = process.env['BENCH_NO_INSTALL'] === '1' && findBinary('go') === null ? { error: 'go is not installed (BENCH_NO_INSTALL=1)' } : buildGoProxy(tmp, aptLog);
+    if ('error' in built) {
+      note(`Go proxy row SKIPPED: ${built.error}`);
+    } else {
+      try {
+        await startGoProxy(cfg, built.bin, ports.goProxy, ports.backend, logDir);
+        available.go = true;
+        report.versions['go'] = built.version;
+      } catch (err) {
+        note(`Go proxy did not start: ${errMessage(err)}`);
+      }
+    }
+    try {
+      await startUndiciProxy(cfg, ports.undiciProxy, ports.backend, logDir);
+      available.undici = true;
+    } catch (err) {
+      note(`bare undici proxy did not start: ${errMessage(err)}`);
+    }
   }
 
   // The gateway on the embedded control plane.
@@ -267,11 +298,7 @@ async function main(): Promise<void> {
   }
 
   // Every target must answer the exact bytes of a size before it is measured with it.
-  const sizeOk: Record<Target, Record<Size, boolean>> = {
-    direct: { '100b': available.direct, '1m': available.direct },
-    nginx: { '100b': available.nginx, '1m': available.nginx },
-    gateway: { '100b': available.gateway, '1m': available.gateway },
-  };
+  const sizeOk: Record<Target, Record<Size, boolean>> = perTarget((t) => ({ '100b': available[t], '1m': available[t] }));
   if (available.direct) {
     for (const t of TARGETS) {
       if (!available[t]) continue;

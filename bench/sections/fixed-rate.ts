@@ -1,5 +1,5 @@
 // Fixed-rate latency: the open-loop client of bench/client.ts at BENCH_RATE req/s against each target.
-import { errMessage, latencyOf, rotate, runClient, targetsFor, verdict, type BenchContext, type Target } from '../harness.js';
+import { errMessage, latencyOf, PEERS, perTarget, rotate, runClient, targetsFor, verdict, type BenchContext, type Target } from '../harness.js';
 import { cpuInterference, cpuMark } from '../system.js';
 import { fmtNum, median, num } from '../util.js';
 
@@ -8,9 +8,9 @@ export async function runFixedRate(ctx: BenchContext): Promise<void> {
   const note = (m: string): void => ctx.note(m);
   const httpTargets = targetsFor(ctx, '100b');
   ctx.step(`fixed rate ${cfg.rate} req/s for ${cfg.rateDurationMs / 1000}s (+${cfg.rateWarmupMs / 1000}s warm-up), ${cfg.rateRounds} rounds, 100 B`);
-  const lat: Record<Target, Record<string, number>[]> = { direct: [], nginx: [], gateway: [] };
-  const sched: Record<Target, Record<string, number>[]> = { direct: [], nginx: [], gateway: [] };
-  const errs: Record<Target, number> = { direct: 0, nginx: 0, gateway: 0 };
+  const lat: Record<Target, Record<string, number>[]> = perTarget(() => []);
+  const sched: Record<Target, Record<string, number>[]> = perTarget(() => []);
+  const errs: Record<Target, number> = perTarget(() => 0);
   for (let r = 0; r < cfg.rateRounds; r++) {
     for (const t of rotate(httpTargets, r)) {
       const label = `rate-${t}-r${r + 1}`;
@@ -42,10 +42,13 @@ export async function runFixedRate(ctx: BenchContext): Promise<void> {
   for (const [k, label] of [['p50', 'p50'], ['p99', 'p99']] as const) {
     const d = m('gateway', k) - m('direct', k);
     const dn = m('gateway', k) - m('nginx', k);
+    const peer = (t: Target): string => (httpTargets.includes(t) && PEERS.includes(t) ? fmtNum(m(t, k), 2) : '');
     report.summary.push({
       metric: `${label} latency @ ${cfg.rate} req/s, 100 B (ms)`,
       direct: fmtNum(m('direct', k), 2),
       nginx: fmtNum(m('nginx', k), 2),
+      go: peer('go'),
+      undici: peer('undici'),
       gateway: fmtNum(m('gateway', k), 2),
       vsNginx: Number.isFinite(dn) ? `${dn >= 0 ? '+' : ''}${dn.toFixed(2)} ms` : 'n/a',
       vsDirect: Number.isFinite(d) ? `${d >= 0 ? '+' : ''}${d.toFixed(2)} ms` : 'n/a',

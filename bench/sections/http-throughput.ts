@@ -1,6 +1,6 @@
-// HTTP throughput: wrk, closed loop, interleaved rounds of direct / nginx / gateway, medians.
+// HTTP throughput: wrk, closed loop, interleaved rounds of direct / nginx / Go / bare undici / gateway, medians.
 import type { SummaryRow } from '../report.js';
-import { errMessage, rotate, SIZES, targetsFor as targetsOf, verdict, type BenchContext, type Target } from '../harness.js';
+import { errMessage, PEERS, perTarget, rotate, SIZES, targetsFor as targetsOf, verdict, type BenchContext, type Target } from '../harness.js';
 import { fmtNum, median } from '../util.js';
 import { runWrk, type WrkResult } from '../wrk.js';
 
@@ -22,7 +22,7 @@ export async function runHttpThroughput(ctx: BenchContext): Promise<void> {
   const rows: string[][] = [];
   for (const s of SIZES) {
     for (const c of cfg.conns) {
-      const runs: Record<Target, WrkResult[]> = { direct: [], nginx: [], gateway: [] };
+      const runs: Record<Target, WrkResult[]> = perTarget(() => []);
       for (let r = 0; r < cfg.rounds; r++) {
         for (const t of rotate(targetsFor(s.key), r)) {
           const label = `${s.key}-c${c}-${t}-r${r + 1}`;
@@ -44,12 +44,20 @@ export async function runHttpThroughput(ctx: BenchContext): Promise<void> {
       }
       const gw = med('gateway');
       const vsNginx = gw / med('nginx');
+      const ratio = (t: Target): string => {
+        const x = med(t) / med('nginx');
+        return Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a';
+      };
+      const peer = (t: Target): string => (targetsFor(s.key).includes(t) && PEERS.includes(t) ? `${fmtNum(med(t))} (${ratio(t)})` : '');
+      console.error(`   ${s.label}, ${c} conns, median vs nginx: ${targetsFor(s.key).filter((t) => t !== 'nginx').map((t) => `${t} ${ratio(t)}`).join(', ')}`);
       const gwBroken = available.gateway && !sizeOk.gateway[s.key];
       const ok = gwBroken ? false : Number.isFinite(vsNginx) ? vsNginx >= s.minRatio && bad('gateway') === 0 : null;
       const row: SummaryRow = {
         metric: `HTTP ${s.label}, ${c} conns (req/s)`,
         direct: fmtNum(med('direct')),
         nginx: fmtNum(med('nginx')),
+        go: peer('go'),
+        undici: peer('undici'),
         gateway: gwBroken ? 'wrong answer (see notes)' : fmtNum(gw),
         vsNginx: Number.isFinite(vsNginx) ? `${vsNginx.toFixed(2)}×` : 'n/a',
         vsDirect: Number.isFinite(gw / med('direct')) ? `${(gw / med('direct')).toFixed(2)}×` : 'n/a',
@@ -63,6 +71,7 @@ export async function runHttpThroughput(ctx: BenchContext): Promise<void> {
           t,
           runs[t].map((x) => fmtNum(x.rps)).join(' / '),
           fmtNum(med(t)),
+          ratio(t),
           fmtNum(median(runs[t].map((x) => x.latencyAvgMs)), 2),
           fmtNum(median(runs[t].map((x) => x.bytesRead / Math.max(1, x.requests))), 0),
           String(bad(t)),
@@ -72,7 +81,7 @@ export async function runHttpThroughput(ctx: BenchContext): Promise<void> {
   }
   report.details.push({
     title: `HTTP throughput (wrk -t1 -cN -d${cfg.durationMs / 1000}s, ${cfg.rounds} interleaved rounds, order rotated each round)`,
-    header: ['Test', 'Target', 'req/s per round', 'median req/s', 'avg latency ms', 'bytes read / request', 'non-2xx + socket errors'],
+    header: ['Test', 'Target', 'req/s per round', 'median req/s', 'vs nginx', 'avg latency ms', 'bytes read / request', 'non-2xx + socket errors'],
     rows,
   });
 }

@@ -1,6 +1,6 @@
 // Idle WebSockets: RSS of a fresh gateway (and of the nginx proxy) before and after opening BENCH_IDLE_WS of them.
 import { join } from 'node:path';
-import { clientArgs, errMessage, httpGet, runClient, startGateway, verdict, type BenchContext, type Target } from '../harness.js';
+import { clientArgs, errMessage, httpGet, perTarget, runClient, startGateway, verdict, type BenchContext, type Target } from '../harness.js';
 import { startProcess, type Tracked } from '../procs.js';
 import { treeRssKiB } from '../system.js';
 import { fmtNum, median, num, sleep } from '../util.js';
@@ -44,7 +44,7 @@ export async function runIdleWs(ctx: BenchContext): Promise<void> {
     }
   };
   const rows: string[][] = [];
-  const perConn: Record<Target, number> = { direct: Number.NaN, nginx: Number.NaN, gateway: Number.NaN };
+  const perConn: Record<Target, number> = perTarget(() => Number.NaN);
   const idleTargets: { t: Target; run: () => Promise<{ proc: Tracked; url: string; own: boolean }> }[] = [
     {
       t: 'gateway',

@@ -1,5 +1,5 @@
 // WebSocket echo messages/s through direct / nginx / gateway.
-import { errMessage, rotate, runClient, TARGETS, verdict, type BenchContext, type Target } from '../harness.js';
+import { errMessage, perTarget, rotate, runClient, TARGETS, verdict, type BenchContext, type Target } from '../harness.js';
 import { fmtNum, median, num } from '../util.js';
 
 export async function runWsEcho(ctx: BenchContext): Promise<void> {
@@ -7,7 +7,7 @@ export async function runWsEcho(ctx: BenchContext): Promise<void> {
   const note = (m: string): void => ctx.note(m);
   const wsTargets = TARGETS.filter((t) => t === 'direct' || (t === 'nginx' && nginxProxy !== null) || (t === 'gateway' && available.gateway));
   ctx.step(`WebSocket echo: ${cfg.wsConns} connections × ${cfg.wsWindow} in flight, ${cfg.wsSize} B messages, ${cfg.wsDurationMs / 1000}s × ${cfg.rounds} rounds`);
-  const runs: Record<Target, number[]> = { direct: [], nginx: [], gateway: [] };
+  const runs: Record<Target, number[]> = perTarget(() => []);
   for (let r = 0; r < cfg.rounds; r++) {
     for (const t of rotate(wsTargets, r)) {
       const label = `ws-echo-${t}-r${r + 1}`;

@@ -95,23 +95,25 @@ export function filterSetCookie(value: string): string | null {
   return value.replace(/;\s*domain\s*=[^;]*/gi, '')
 }
 
-/** Flat string array for res.writeHead: hop-by-hop removed, cookies filtered, CORS replaced. */
+/**
+ * Flat string array for res.writeHead: hop-by-hop removed, cookies filtered, CORS replaced.
+ * One pass, each name decoded once; names a Connection header lists (rare) are removed after.
+ */
 export function buildResponseHeaders(raw: readonly Buffer[], o: ResponseHeaderOptions): string[] {
   const out: string[] = []
   let listed: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1')
-    if (name.length === 10 && name.toLowerCase() === 'connection') {
-      for (const t of (raw[i + 1] as Buffer).toString('latin1').split(',')) {
-        const n = t.trim().toLowerCase()
-        if (n !== '') (listed ??= new Set()).add(n)
-      }
-    }
-  }
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1')
     const lower = name.toLowerCase()
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection') {
+        for (const t of (raw[i + 1] as Buffer).toString('latin1').split(',')) {
+          const n = t.trim().toLowerCase()
+          if (n !== '') (listed ??= new Set()).add(n)
+        }
+      }
+      continue
+    }
     let value = (raw[i + 1] as Buffer).toString('latin1')
     if (lower === 'set-cookie') {
       const v = filterSetCookie(value)
@@ -124,8 +126,17 @@ export function buildResponseHeaders(raw: readonly Buffer[], o: ResponseHeaderOp
     }
     out.push(name, value)
   }
-  if (o.cors !== null) for (let i = 0; i < o.cors.length; i++) out.push(o.cors[i] as string)
-  if (o.setCookie !== undefined) out.push('Set-Cookie', o.setCookie)
+  const kept = listed === undefined ? out : withoutListed(out, listed)
+  if (o.cors !== null) for (let i = 0; i < o.cors.length; i++) kept.push(o.cors[i] as string)
+  if (o.setCookie !== undefined) kept.push('Set-Cookie', o.setCookie)
+  return kept
+}
+
+function withoutListed(flat: readonly string[], listed: ReadonlySet<string>): string[] {
+  const out: string[] = []
+  for (let i = 0; i < flat.length; i += 2) {
+    if (!listed.has((flat[i] as string).toLowerCase())) out.push(flat[i] as string, flat[i + 1] as string)
+  }
   return out
 }
 

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { TalliedCounter, TalliedHistogram } from './tally.js'
 
 /** Route kinds: the only request classification that reaches a label (never host, id, token, path). */
 export type RouteKind = 'preview' | 'toolbox' | 'build_logs' | 'health' | 'login' | 'base' | 'invalid'
@@ -20,20 +21,21 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
  */
 export class Metrics {
   readonly registry = new Registry()
-  readonly requests: Counter<'kind' | 'method' | 'code'>
-  readonly requestDuration: Histogram<'kind'>
+  // Per-request metrics are tallied (tally.ts): counted in plain numbers, handed over on scrape.
+  readonly requests: TalliedCounter<'kind' | 'method' | 'code'>
+  readonly requestDuration: TalliedHistogram<'kind'>
   readonly upstreamConnect: Histogram<never>
-  readonly upstreamHeaders: Histogram<never>
+  readonly upstreamHeaders: TalliedHistogram
   readonly upstreamErrors: Counter<'kind'>
   readonly openConnections: Gauge<never>
   readonly refusedConnections: Counter<'reason'>
   readonly inflight: Gauge<never>
   readonly websocketsTotal: Counter<never>
-  readonly authDecisions: Counter<'method' | 'result'>
+  readonly authDecisions: TalliedCounter<'method' | 'result'>
   readonly controlPlaneCalls: Counter<'call' | 'outcome'>
   readonly controlPlaneDuration: Histogram<'call'>
   readonly controlPlaneRetries: Counter<'call'>
-  readonly cacheLookups: Counter<'cache' | 'result'>
+  readonly cacheLookups: TalliedCounter<'cache' | 'result'>
   readonly bytes: Counter<'direction'>
   readonly overloaded: Counter<never>
   readonly webhookEvents: Counter<'event' | 'result'>
@@ -46,21 +48,21 @@ export class Metrics {
   constructor(options: { version: string; websockets: () => number; cacheSizes: () => Record<string, number>; redisUp?: () => boolean }) {
     const registers = [this.registry]
     collectDefaultMetrics({ register: this.registry })
-    this.requests = new Counter({ name: 'gateway_requests_total', help: 'Requests answered, by route kind, method and status code.', labelNames: ['kind', 'method', 'code'], registers })
-    this.requestDuration = new Histogram({ name: 'gateway_request_duration_seconds', help: 'Time from request to the end of the response, by route kind.', labelNames: ['kind'], buckets: DURATION_BUCKETS, registers })
+    this.requests = new TalliedCounter({ name: 'gateway_requests_total', help: 'Requests answered, by route kind, method and status code.', labelNames: ['kind', 'method', 'code'], registers })
+    this.requestDuration = new TalliedHistogram({ name: 'gateway_request_duration_seconds', help: 'Time from request to the end of the response, by route kind.', labelNames: ['kind'], buckets: DURATION_BUCKETS, registers })
     this.upstreamConnect = new Histogram({ name: 'gateway_upstream_connect_seconds', help: 'Time to open a connection to a runner or upstream.', buckets: DURATION_BUCKETS, registers })
-    this.upstreamHeaders = new Histogram({ name: 'gateway_upstream_time_to_headers_seconds', help: 'Time from dispatch to the upstream response headers.', buckets: DURATION_BUCKETS, registers })
+    this.upstreamHeaders = new TalliedHistogram({ name: 'gateway_upstream_time_to_headers_seconds', help: 'Time from dispatch to the upstream response headers.', buckets: DURATION_BUCKETS, registers })
     this.upstreamErrors = new Counter({ name: 'gateway_upstream_errors_total', help: 'Upstream failures by kind (connect, timeout, reset, other).', labelNames: ['kind'], registers })
     this.openConnections = new Gauge({ name: 'gateway_open_connections', help: 'Client connections open on the public port.', registers })
     this.refusedConnections = new Counter({ name: 'gateway_connections_refused_total', help: 'Client connections or upgrades refused by a limit.', labelNames: ['reason'], registers })
     this.inflight = new Gauge({ name: 'gateway_inflight_requests', help: 'Requests being handled now.', registers })
     this.websocketsTotal = new Counter({ name: 'gateway_websockets_total', help: 'WebSocket tunnels opened.', registers })
     new Gauge({ name: 'gateway_websockets_active', help: 'WebSocket tunnels open now.', registers, collect() { this.set(options.websockets()) } })
-    this.authDecisions = new Counter({ name: 'gateway_auth_decisions_total', help: 'Authentication decisions by winning method and result.', labelNames: ['method', 'result'], registers })
+    this.authDecisions = new TalliedCounter({ name: 'gateway_auth_decisions_total', help: 'Authentication decisions by winning method and result.', labelNames: ['method', 'result'], registers })
     this.controlPlaneCalls = new Counter({ name: 'gateway_control_plane_calls_total', help: 'Control-plane calls by call and outcome (ok, no, failure).', labelNames: ['call', 'outcome'], registers })
     this.controlPlaneDuration = new Histogram({ name: 'gateway_control_plane_call_duration_seconds', help: 'Control-plane call duration including retries.', labelNames: ['call'], buckets: DURATION_BUCKETS, registers })
     this.controlPlaneRetries = new Counter({ name: 'gateway_control_plane_retries_total', help: 'Control-plane retries (tries beyond the first).', labelNames: ['call'], registers })
-    this.cacheLookups = new Counter({ name: 'gateway_cache_lookups_total', help: 'Cache lookups by cache and result (hit, miss, stale, coalesced).', labelNames: ['cache', 'result'], registers })
+    this.cacheLookups = new TalliedCounter({ name: 'gateway_cache_lookups_total', help: 'Cache lookups by cache and result (hit, miss, stale, coalesced).', labelNames: ['cache', 'result'], registers })
     new Gauge({
       name: 'gateway_cache_entries', help: 'Entries held by each cache.', labelNames: ['cache'], registers,
       collect() { for (const [cache, n] of Object.entries(options.cacheSizes())) this.set({ cache }, n) },

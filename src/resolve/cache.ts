@@ -91,7 +91,8 @@ export class AnswerCache<V> {
 
   /** Is a fresh answer or a call in flight there? (No lookup is counted.) */
   isKnown(key: string): boolean {
-    const e = this.#lru.get(key)
+    // lru peek: no reordering here; the request's own peek()/get() right after keeps it recent.
+    const e = this.#lru.peek(key)
     return (e !== undefined && e.freshUntil > this.#now()) || this.#flights.has(key)
   }
 

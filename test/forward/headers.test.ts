@@ -37,7 +37,7 @@ test('SPEC §6: upstream Set-Cookie filtering', { timeout: 5000 }, () => {
 })
 
 test('response: hop-by-hop removed, CORS replaced, Location prefixed for the toolbox', { timeout: 5000 }, () => {
-  const raw = ['Connection', 'close, X-Hop', 'X-Hop', '1', 'Transfer-Encoding', 'chunked', 'Access-Control-Allow-Origin', '*', 'Location', '/files', 'X-App', 'y'].map((s) => Buffer.from(s))
+  const raw = ['X-Early', '1', 'Connection', 'close, X-Hop, x-early', 'X-Hop', '1', 'Transfer-Encoding', 'chunked', 'Access-Control-Allow-Origin', '*', 'Location', '/files', 'X-App', 'y'].map((s) => Buffer.from(s))
   const out = buildResponseHeaders(raw, { cors: ['Access-Control-Allow-Origin', 'https://a', 'Vary', 'Origin'], setCookie: 'c=1', locationPrefix: '/toolbox/s1', status: 302 })
   assert.deepEqual(out, ['Location', '/toolbox/s1/files', 'X-App', 'y', 'Access-Control-Allow-Origin', 'https://a', 'Vary', 'Origin', 'Set-Cookie', 'c=1'])
   const abs = buildResponseHeaders(['Location', 'https://x/y'].map((s) => Buffer.from(s)), { cors: null, setCookie: undefined, locationPrefix: '/toolbox/s1', status: 301 })
