@@ -24,8 +24,19 @@ export interface FaultRunnerOptions {
 
 const BODY = Buffer.from('x'.repeat(100))
 
+/**
+ * A TCP reset (RST) where Node can give one cleanly. A socket already half-closed (a shutdown
+ * request pending) or with bytes still queued is destroyed instead: on Node 24, resetting one left
+ * a request that never completed, and the test process spun forever at exit (CleanupHandles).
+ */
+function reset(socket: Socket): void {
+  if (socket.destroyed) return
+  if (socket.writableLength > 0 || socket.pending || socket.writableEnded) socket.destroy()
+  else socket.resetAndDestroy()
+}
+
 export class FaultRunner {
-  readonly server: net.Server
+  #server: net.Server
   readonly counts = new Map<Fault, number>()
   /** Requests whose head arrived (each counted once, whatever happened next). */
   requests = 0
@@ -39,7 +50,7 @@ export class FaultRunner {
     this.faultRate = o.faultRate
     this.#faults = o.faults ?? FAULTS.filter((f) => f !== 'ok')
     this.#random = rng(o.seed ?? 1)
-    this.server = net.createServer((s) => this.#onConnection(s))
+    this.#server = this.#newServer()
   }
 
   static async start(o: FaultRunnerOptions): Promise<FaultRunner> {
@@ -51,32 +62,42 @@ export class FaultRunner {
   get url(): string { return `http://127.0.0.1:${this.#port}` }
 
   /** Stop listening: new connects are refused until `accept()`. Open connections stay. */
-  async refuse(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  refuse(): Promise<void> {
+    // Not awaiting close(): its callback waits for every open connection to end.
+    this.#server.close()
+    return Promise.resolve()
   }
 
+  /** Listen again on the same port, with a new server (reusing a closing one left a handle behind). */
   async accept(): Promise<void> {
+    this.#server = this.#newServer()
     await this.#listen(this.#port)
   }
 
   /** Resets every open connection at once (a runner restarting, a load balancer flushing). */
   resetAll(): number {
     const n = this.#sockets.size
-    for (const s of this.#sockets) s.resetAndDestroy()
+    for (const s of this.#sockets) reset(s)
     return n
   }
 
   async close(): Promise<void> {
     for (const s of this.#sockets) s.destroy()
-    if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()))
+    const server = this.#server
+    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+
+  #newServer(): net.Server {
+    return net.createServer((s) => this.#onConnection(s))
   }
 
   #listen(port: number): Promise<void> {
+    const server = this.#server
     return new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(port, '127.0.0.1', () => {
-        this.server.off('error', reject)
-        this.#port = (this.server.address() as net.AddressInfo).port
+      server.once('error', reject)
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject)
+        this.#port = (server.address() as net.AddressInfo).port
         resolve()
       })
     })
@@ -94,7 +115,7 @@ export class FaultRunner {
     if (this.#random() < this.faultRate / this.#faults.length) {
       // Reset as soon as the connection is accepted, before a byte is read.
       this.counts.set('reset-before', (this.counts.get('reset-before') ?? 0) + 1)
-      socket.resetAndDestroy()
+      reset(socket)
       return
     }
     let buf = Buffer.alloc(0)
@@ -109,8 +130,8 @@ export class FaultRunner {
           bodyLeft -= take
           buf = buf.subarray(take)
           if (bodyLeft > 0) return
+          busy = true // before: an answer may call `next` at once
           this.#answer(socket, () => { busy = false; onData(Buffer.alloc(0)) })
-          busy = true
           continue
         }
         const end = buf.indexOf('\r\n\r\n')
@@ -149,13 +170,13 @@ export class FaultRunner {
         return
       case 'reset-before': // drawn here too: a reused connection reset before its next answer
       case 'reset-after-request':
-        socket.resetAndDestroy()
+        reset(socket)
         return
       case 'reset-mid-headers':
-        socket.write(head.slice(0, 30), () => socket.resetAndDestroy())
+        socket.write(head.slice(0, 30), () => reset(socket))
         return
       case 'reset-mid-body':
-        socket.write(`${head}\r\n${BODY.subarray(0, 10).toString()}`, () => socket.resetAndDestroy())
+        socket.write(`${head}\r\n${BODY.subarray(0, 10).toString()}`, () => reset(socket))
         return
       case 'half-close':
         socket.end()
