@@ -155,6 +155,13 @@ export class HttpControlPlane implements ControlPlane {
     return toRunner(parseJson(r.body))
   }
 
+  async signingKey(sandboxId: string, signal?: AbortSignal): Promise<string | null> {
+    const r = await this.#call('signing_key', 'GET', `/preview/${segment(sandboxId)}/signing-key`, signal)
+    if (r.status >= 300) return null
+    const v = parseJson(r.body)
+    return typeof v === 'string' && v !== '' ? v : null
+  }
+
   async postLastActivity(sandboxId: string): Promise<void> {
     try {
       await this.#call('last_activity', 'POST', `/sandbox/${segment(sandboxId)}/last-activity`)

@@ -43,6 +43,8 @@ export interface ControlPlane {
   sandboxIdFromSignedToken(token: string, port: number, signal?: AbortSignal): Promise<string | null>
   /** null: no runner knows this sandbox. */
   runnerBySandbox(sandboxId: string, signal?: AbortSignal): Promise<Runner | null>
+  /** SPEC §10: the key signed toolbox file URLs are checked with; null when the platform has none. */
+  signingKey(sandboxId: string, signal?: AbortSignal): Promise<string | null>
   /** Detached: never cancelled by the request that caused it. Never throws. */
   postLastActivity(sandboxId: string): Promise<void>
   /** `DaytonaConfiguration.oidc`, or null when the platform has none. */

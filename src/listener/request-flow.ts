@@ -6,6 +6,7 @@ import { findCookie } from '../auth/cookies.js'
 import { SESSION_COOKIE_PREFIX, type SessionSigner } from '../auth/session.js'
 import { LOGIN_TICKET_PARAM, type OidcLogin } from '../auth/oidc.js'
 import { ACCEPT_PATH, type PreviewWarning } from './warning-page.js'
+import { parseSignedFileRequest, stripSignedParams, type SignedFileUrls } from '../auth/signed-file-url.js'
 import type { Config } from '../config/load.js'
 import type { ControlPlane, Runner } from '../control-plane/types.js'
 import { ERRORS, isGatewayError, type GatewayErrorCode } from '../errors.js'
@@ -43,6 +44,7 @@ export interface RequestFlowDeps {
   readonly onTunnelOpen: (t: WsTunnel) => void
   readonly onTunnelClose: (t: WsTunnel) => void
   readonly webhooks: WebhookRoute | null
+  readonly signedFiles: SignedFileUrls
 }
 
 /** What a request is after routing: a preview, the toolbox route, or already answered. */
@@ -229,9 +231,14 @@ export class RequestFlow {
     const origin = header(req, 'origin')
     if (!disableCors && origin !== undefined && isPreflight(req)) return this.#cors.answerPreflight(req, res, origin)
 
+    // SPEC §10: a signed toolbox file URL is authorized by its signature alone.
+    const signed = r.toolbox ? parseSignedFileRequest(req.method, r.path, r.target.query) : null
+    if (signed !== null) r = { ...r, target: { ...r.target, query: stripSignedParams(r.target.query) } }
     const c = this.#credentials(req, r)
     this.#prefetchRunner(r.label, res)
-    const decision = await this.#d.auth.authenticate({ label: r.label, port: r.port, credentials: c, toolbox: r.toolbox, waiter: res })
+    const decision = signed !== null
+      ? await this.#d.signedFiles.authorize(r.label, signed, res)
+      : await this.#d.auth.authenticate({ label: r.label, port: r.port, credentials: c, toolbox: r.toolbox, waiter: res })
     if (res.destroyed) return
     if (decision.verdict !== 'allow') return this.#refuseAuth(req, res, decision, r)
 

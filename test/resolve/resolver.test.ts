@@ -17,6 +17,7 @@ function fakeCp(overrides: Partial<ControlPlane> = {}): ControlPlane & { calls: 
     postLastActivity: async () => undefined,
     oidcSettings: async () => null,
     buildLogSource: async () => null,
+    signingKey: async () => null,
     close: async () => undefined,
     ...overrides,
   }
