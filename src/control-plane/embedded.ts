@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto'
 import { watchFile, unwatchFile, type Stats } from 'node:fs'
 import { readRegistry, type Registry } from './registry.js'
 import { shareLinkKey, verifyShareLink } from './share-link.js'
-import type { BuildLogSource, ControlPlane, OidcSettings, Runner } from './types.js'
+import type { BuildLogSource, ControlPlane, OidcSettings, Runner, UserSandboxAnswer } from './types.js'
 
 export interface EmbeddedControlPlaneOptions {
   readonly file: string
@@ -81,6 +81,11 @@ export class EmbeddedControlPlane implements ControlPlane {
   /** Derived from the gateway secret: stable across restarts, distinct per sandbox. */
   async signingKey(sandboxId: string): Promise<string | null> {
     return this.#registry.sandboxes.has(sandboxId) ? embeddedSigningKey(this.#key, sandboxId) : null
+  }
+
+  async sandboxForUser(sandboxId: string, bearer: string): Promise<UserSandboxAnswer> {
+    const s = this.#registry.sandboxes.get(sandboxId)
+    return s === undefined ? 'not_found' : s.accessTokens.has(bearer) ? 'found' : 'refused'
   }
 
   async postLastActivity(sandboxId: string): Promise<void> {

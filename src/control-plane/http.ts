@@ -2,7 +2,7 @@ import { Pool, type Dispatcher } from 'undici'
 import { GatewayError } from '../errors.js'
 import { isLabelChars } from '../routing/preview-host.js'
 import { DEFAULT_RETRY, backoffMs, isFailureStatus, type RetryPolicy } from './retry.js'
-import type { BuildLogSource, ControlPlane, OidcSettings, Runner } from './types.js'
+import type { BuildLogSource, ControlPlane, OidcSettings, Runner, UserSandboxAnswer } from './types.js'
 
 export interface HttpControlPlaneOptions {
   readonly apiUrl: string
@@ -160,6 +160,11 @@ export class HttpControlPlane implements ControlPlane {
     if (r.status >= 300) return null
     const v = parseJson(r.body)
     return typeof v === 'string' && v !== '' ? v : null
+  }
+
+  async sandboxForUser(sandboxId: string, bearer: string, signal?: AbortSignal): Promise<UserSandboxAnswer> {
+    const r = await this.#call('get_sandbox', 'GET', `/sandbox/${segment(sandboxId)}`, signal, `Bearer ${bearer}`)
+    return r.status < 300 ? 'found' : r.status === 404 ? 'not_found' : 'refused'
   }
 
   async postLastActivity(sandboxId: string): Promise<void> {

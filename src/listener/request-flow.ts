@@ -7,6 +7,7 @@ import { SESSION_COOKIE_PREFIX, type SessionSigner } from '../auth/session.js'
 import { LOGIN_TICKET_PARAM, type OidcLogin } from '../auth/oidc.js'
 import { ACCEPT_PATH, type PreviewWarning } from './warning-page.js'
 import { parseSignedFileRequest, stripSignedParams, type SignedFileUrls } from '../auth/signed-file-url.js'
+import type { SandboxLookup } from '../resolve/sandbox-lookup.js'
 import type { Config } from '../config/load.js'
 import type { ControlPlane, Runner } from '../control-plane/types.js'
 import { ERRORS, isGatewayError, type GatewayErrorCode } from '../errors.js'
@@ -45,6 +46,7 @@ export interface RequestFlowDeps {
   readonly onTunnelClose: (t: WsTunnel) => void
   readonly webhooks: WebhookRoute | null
   readonly signedFiles: SignedFileUrls
+  readonly sandboxLookup: SandboxLookup
 }
 
 /** What a request is after routing: a preview, the toolbox route, or already answered. */
@@ -245,7 +247,7 @@ export class RequestFlow {
     if (rec !== undefined) rec.sandboxId = decision.sandboxId
     const runner = await this.#runner(decision.sandboxId, res)
     if (res.destroyed) return
-    if (runner === null) return sendError(req, res, 'UPSTREAM_UNREACHABLE')
+    if (runner === null) return sendError(req, res, 'SANDBOX_NOT_STARTED')
     if ('refuse' in runner) return sendError(req, res, runner.refuse)
     const b = upstreamFor(runner, decision.sandboxId, r.toolbox ? 'toolbox' : r.port)
     if (b === null) return sendError(req, res, 'UPSTREAM_UNREACHABLE')
@@ -287,11 +289,20 @@ export class RequestFlow {
   #streamOpen = (s: { sandboxId: string; bytesMoved(): number }): void => this.#d.activity.open(s)
   #streamClose = (s: { sandboxId: string; bytesMoved(): number }): void => this.#d.activity.close(s)
 
+  /** SPEC §10: a bearer the API refused because the sandbox does not exist gets 404 SANDBOX_NOT_FOUND. */
+  async #refuseToolbox(req: IncomingMessage, res: ServerResponse, r: Routed): Promise<void> {
+    const bearer = bearerOf(req)
+    const seen = bearer === undefined || bearer === '' ? 'refused' : await this.#d.sandboxLookup.forUser(r.label, bearer, res)
+    if (res.destroyed) return
+    return sendError(req, res, seen === 'not_found' ? 'SANDBOX_NOT_FOUND' : 'UNAUTHORIZED')
+  }
+
   async #refuseAuth(req: IncomingMessage, res: ServerResponse, d: AuthDecision, r: Routed): Promise<void> {
     if (d.verdict === 'unavailable') return sendError(req, res, 'CONTROL_PLANE_UNAVAILABLE', { status: 503, headers: { 'Retry-After': '5' } })
     // SPEC §3 step 6: only a browser navigation is redirected to the login; fetch/XHR, assets,
     // API clients and the toolbox get 401.
-    if (r.toolbox || (req.method !== 'GET' && req.method !== 'HEAD') || !isNavigation(req)) return sendError(req, res, 'UNAUTHORIZED')
+    if (r.toolbox) return this.#refuseToolbox(req, res, r)
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || !isNavigation(req)) return sendError(req, res, 'UNAUTHORIZED')
     // A label that is no sandbox (no runner knows it) was a signed link that is no longer valid:
     // say so instead of sending the browser round a login that cannot help (no login loop).
     let runner: Runner | null | Refusal
@@ -405,7 +416,7 @@ export class RequestFlow {
     u.sandboxId = decision.sandboxId
     const runner = await this.#runner(decision.sandboxId, socket)
     if (socket.destroyed) return
-    if (runner === null) return this.#refuseUpgrade(u, s, 'UPSTREAM_UNREACHABLE')
+    if (runner === null) return this.#refuseUpgrade(u, s, 'SANDBOX_NOT_STARTED')
     if ('refuse' in runner) return this.#refuseUpgrade(u, s, runner.refuse)
     const b = upstreamFor(runner, decision.sandboxId, r.toolbox ? 'toolbox' : r.port)
     if (b === null) return this.#refuseUpgrade(u, s, 'UPSTREAM_UNREACHABLE')

@@ -347,7 +347,7 @@ describe('SPEC §6 forwarding', () => {
       s.cp.setRunner(sbx.id, { id: newId('dead'), proxyUrl: `http://127.0.0.1:${dead}`, apiUrl: `http://127.0.0.1:${dead}`, apiKey: 'dead-runner-key' })
       const r = await s.send(s.host(3000, sbx.id), '/')
       const body = assertGatewayError(r, 502, 'UPSTREAM_UNREACHABLE')
-      assert.deepEqual({ ...body, message: '…' }, { statusCode: 502, error: 'Bad Gateway', code: 'UPSTREAM_UNREACHABLE', message: '…', source: 'DAYTONA_PROXY' })
+      assert.deepEqual({ ...body, message: '…' }, { statusCode: 502, error: 'Bad Gateway', code: 'UPSTREAM_UNREACHABLE', daytonaCode: 'RUNNER_UNREACHABLE', message: '…', source: 'DAYTONA_PROXY' })
       assert.ok(!r.text.includes(String(dead)) && !r.text.includes('dead-runner-key'), 'no runner address or key in the body')
     })
 

@@ -18,6 +18,7 @@ function fakeCp(overrides: Partial<ControlPlane> = {}): ControlPlane & { calls: 
     oidcSettings: async () => null,
     buildLogSource: async () => null,
     signingKey: async () => null,
+    sandboxForUser: async () => 'refused',
     close: async () => undefined,
     ...overrides,
   }
