@@ -15,6 +15,7 @@ import { buildUpstreamHeaders } from '../forward/headers.js'
 import { HttpForwarder, type ForwardContext, type UpstreamErrorKind } from '../forward/http.js'
 import { upstreamFor, type UpstreamBase } from '../forward/target.js'
 import { WsTunnel } from '../forward/ws.js'
+import { TrustedProxies } from '../forward/trusted-proxies.js'
 import type { ActivityTracker } from '../resolve/activity.js'
 import type { Resolver } from '../resolve/resolver.js'
 import { isLabelChars, parseHost, type PreviewHost } from '../routing/preview-host.js'
@@ -101,9 +102,11 @@ export class RequestFlow {
   #d: RequestFlowDeps
   #cors: CorsPolicy
   #proto: string
+  #trusted: TrustedProxies
 
   constructor(deps: RequestFlowDeps) {
     this.#d = deps
+    this.#trusted = new TrustedProxies(deps.config.trustedProxies)
     this.#cors = new CorsPolicy(deps.config.corsAllowedOrigins, deps.config.domains)
     this.#proto = deps.config.protocol
   }
@@ -269,6 +272,7 @@ export class RequestFlow {
       forwardedHost: r.host,
       forwardedProto: this.#proto,
       remoteAddress: req.socket.remoteAddress ?? '',
+      trustForwarded: this.#trusted.isTrusted(req.socket.remoteAddress),
     })
     if (!this.#d.limiter.tryAcquire(decision.sandboxId)) return sendError(req, res, 'TOO_MANY_CONNECTIONS', { headers: { 'Retry-After': '2' } })
     if (this.#d.limiter.enabled) res.once('close', () => this.#d.limiter.release(decision.sandboxId))
@@ -373,6 +377,7 @@ export class RequestFlow {
     const headers = buildUpstreamHeaders(req.rawHeaders, {
       dropAuthorization: true, upgrade: false, runnerKey: src.apiKey,
       forwardedHost: req.headers.host ?? '', forwardedProto: this.#proto, remoteAddress: req.socket.remoteAddress ?? '',
+      trustForwarded: this.#trusted.isTrusted(req.socket.remoteAddress),
     })
     this.#d.http.forward(req, res, { origin: u.origin, path }, headers, {
       sandboxId: id,
@@ -429,6 +434,7 @@ export class RequestFlow {
       forwardedHost: r.host,
       forwardedProto: this.#proto,
       remoteAddress: s.remoteAddress ?? '',
+      trustForwarded: this.#trusted.isTrusted(s.remoteAddress),
     })
     new WsTunnel(socket, head, { origin: b.origin, path: this.#upstreamPath(b, r, c) }, headers, req.method ?? 'GET', {
       sandboxId: decision.sandboxId,
