@@ -170,7 +170,12 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
     onTunnelOpen: (t) => { tunnels.add(t); activity.open(t); m.websocketsTotal.inc() },
     onTunnelClose: (t) => { tunnels.delete(t); activity.close(t) },
     webhooks,
-    signedFiles: new SignedFileUrls({ controlPlane, maxEntries: config.cacheMaxEntries, onLookup: (cache, result) => m.cacheLookups.inc({ cache, result }) }),
+    signedFiles: new SignedFileUrls({
+      controlPlane,
+      maxEntries: config.cacheMaxEntries,
+      onLookup: (cache, result) => m.cacheLookups.inc({ cache, result }),
+      onDecision: (method, result) => m.authDecisions.inc({ method, result }),
+    }),
     sandboxLookup: new SandboxLookup({ controlPlane, maxEntries: config.cacheMaxEntries, onLookup: (cache, result) => m.cacheLookups.inc({ cache, result }) }),
   })
   const server = createListener({

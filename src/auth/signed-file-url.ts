@@ -99,6 +99,8 @@ export interface SignedFileUrlsOptions {
   readonly maxEntries: number
   readonly now?: () => number
   readonly onLookup?: (cache: string, result: CacheResult) => void
+  /** Counted with the auth chain's decisions (method `signed_url`). */
+  readonly onDecision?: (method: 'signed_url', result: 'allow' | 'deny' | 'unavailable') => void
 }
 
 const DENY: AuthDecision = Object.freeze({ verdict: 'deny', examinedAuthorization: false })
@@ -113,10 +115,12 @@ export class SignedFileUrls {
   readonly #cp: ControlPlane
   readonly #keys: AnswerCache<SigningKey | null>
   readonly #now: () => number
+  readonly #onDecision: SignedFileUrlsOptions['onDecision']
 
   constructor(options: SignedFileUrlsOptions) {
     this.#cp = options.controlPlane
     this.#now = options.now ?? Date.now
+    this.#onDecision = options.onDecision
     this.#keys = new AnswerCache<SigningKey | null>({
       name: 'signing_key',
       max: options.maxEntries,
@@ -128,6 +132,12 @@ export class SignedFileUrls {
 
   /** Allow (method `signed_url`), deny (401) or unavailable (the key could not be fetched: 503). */
   async authorize(sandboxId: string, v: SignedFileVerdict, waiter: Waiter): Promise<AuthDecision> {
+    const d = await this.#decide(sandboxId, v, waiter)
+    this.#onDecision?.('signed_url', d.verdict)
+    return d
+  }
+
+  async #decide(sandboxId: string, v: SignedFileVerdict, waiter: Waiter): Promise<AuthDecision> {
     if (v === 'malformed' || v.signature.length !== SIGNATURE_LENGTH || !v.signature.startsWith(PREFIX)) return DENY
     if (v.expires !== '0' && Number(v.expires) * 1000 <= this.#now()) return DENY
     try {

@@ -158,8 +158,10 @@ export class HttpControlPlane implements ControlPlane {
   async signingKey(sandboxId: string, signal?: AbortSignal): Promise<string | null> {
     const r = await this.#call('signing_key', 'GET', `/preview/${segment(sandboxId)}/signing-key`, signal)
     if (r.status >= 300) return null
+    // A JSON string per the API description; NestJS may also send a returned string as plain text.
     const v = parseJson(r.body)
-    return typeof v === 'string' && v !== '' ? v : null
+    const key = typeof v === 'string' ? v : v === undefined ? r.body.trim() : ''
+    return key === '' ? null : key
   }
 
   async sandboxForUser(sandboxId: string, bearer: string, signal?: AbortSignal): Promise<UserSandboxAnswer> {

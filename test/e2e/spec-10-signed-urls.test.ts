@@ -187,6 +187,19 @@ describe('SPEC §10 signed toolbox file URLs (real @daytonaio/sdk 0.218)', () =>
     assert.ok(calls >= 2 && calls <= 4, `30 concurrent bad signatures: re-fetches coalesced (${calls - 1})`)
   })
 
+  test('a signing key answered as plain text works too; a failing signing-key call is 502/503, never a yes', T, async () => {
+    const d = s.sandbox({ prefix: 'files-d' })
+    s.runner.files.set('/d.txt', Buffer.from('d'))
+    const exp = Math.floor(Date.now() / 1000) + 600
+    const url = `${toolboxBase}/${d.id}/files/download?path=%2Fd.txt&expires=${exp}&signature=${sign(d.state.signingKey, 'GET', '/d.txt', exp)}`
+    s.cp.script(`/preview/${d.id}/signing-key`, [{ status: 500 }], { repeatLast: true })
+    assertGatewayError(await reply(await fetch(url)), [502, 503], 'CONTROL_PLANE_UNAVAILABLE')
+    s.cp.script(`/preview/${d.id}/signing-key`, [{ status: 200, rawBody: d.state.signingKey, headers: { 'content-type': 'text/html; charset=utf-8' } }])
+    const r = await fetch(url)
+    assert.equal(r.status, 200)
+    assert.equal(await r.text(), 'd')
+  })
+
   test('other toolbox requests are authenticated as before; the signing key is never logged', T, async () => {
     s.runner.files.set('/plain.txt', Buffer.from('plain'))
     assertGatewayError(await reply(await fetch(`${toolboxBase}/${a.id}/files/download?path=%2Fplain.txt`)), 401, 'UNAUTHORIZED')
