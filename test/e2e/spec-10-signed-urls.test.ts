@@ -7,12 +7,17 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHmac, randomBytes } from 'node:crypto'
+import { execFile } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { Daytona } from '@daytonaio/sdk'
 import type { Sandbox } from '@daytonaio/sdk'
 import { DOMAIN, startStack } from '../helpers/stack.js'
 import type { SandboxHandle, Stack } from '../helpers/stack.js'
 import { assertGatewayError, assertNoSecrets } from '../helpers/assertions.js'
 import { sha256 } from '../helpers/http.js'
+import { ensureAptBinary } from '../helpers/apt.js'
+import { tempDir } from '../helpers/gateway.js'
 import type { Reply } from '../helpers/http.js'
 
 const T = { timeout: 30_000 }
@@ -35,6 +40,15 @@ function withParam(url: string, name: string, value: string): string {
   const u = new URL(url)
   u.searchParams.set(name, value)
   return u.toString()
+}
+
+/** Runs a command without blocking the event loop (the gateway under test is another process). */
+function run(cmd: string, args: readonly string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: 20_000, maxBuffer: 1024 * 1024 }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : (typeof error.code === 'number' ? error.code : 1), out: stdout, err: `${stderr}${error?.message ?? ''}` })
+    })
+  })
 }
 
 type Disposable = { [k: symbol]: () => Promise<void> }
@@ -115,6 +129,23 @@ describe('SPEC §10 signed toolbox file URLs (real @daytonaio/sdk 0.218)', () =>
     const up = s.runner.requests(a.id).at(-1)
     assert.ok(up !== undefined)
     assert.ok(!/[?&](signature|expires)=/.test(up.rest), `no signature/expires upstream: ${up.rest}`)
+  })
+
+  test('curl as the SDK documents it: -X POST -F file=@… (Expect: 100-continue, 6 MiB) and -o', T, async (t) => {
+    const missing = ensureAptBinary('curl', '/usr/bin/curl')
+    if (missing !== null) { t.skip(`curl unavailable: ${missing}`); return }
+    const dir = tempDir('signed-curl-')
+    const data = randomBytes(6 * MiB)
+    writeFileSync(join(dir, 'local.bin'), data)
+    const ul = await sdkA.uploadUrl('/home/daytona/curl.bin')
+    const up = await run('/usr/bin/curl', ['-sS', '--fail-with-body', '-X', 'POST', '-F', `file=@${join(dir, 'local.bin')}`, ul])
+    assert.equal(up.code, 0, up.err)
+    assert.equal(sha256(s.runner.files.get('/home/daytona/curl.bin') ?? Buffer.alloc(0)), sha256(data), 'uploaded unchanged')
+    const dl = await run('/usr/bin/curl', ['-sS', '--fail-with-body', await sdkA.downloadUrl('/home/daytona/curl.bin'), '-o', join(dir, 'back.bin')])
+    assert.equal(dl.code, 0, dl.err)
+    assert.equal(sha256(readFileSync(join(dir, 'back.bin'))), sha256(data), 'downloaded unchanged')
+    const bad = await run('/usr/bin/curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-F', `file=@${join(dir, 'local.bin')}`, withParam(ul, 'path', '/etc/x')])
+    assert.equal(bad.out, '401', 'a tampered upload URL is refused (the body is discarded)')
   })
 
   test('expired, wrong method, wrong operation, wrong sandbox, wrong path, tampered or truncated → 401', T, async () => {
