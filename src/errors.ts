@@ -18,11 +18,17 @@ export type GatewayErrorCode =
   | 'OVERLOADED'
   | 'TOO_MANY_CONNECTIONS'
   | 'INTERNAL'
+  | 'SANDBOX_NOT_STARTED'
+  | 'SANDBOX_NOT_FOUND'
+
+/** SPEC §10: the Daytona platform's own codes, sent as `daytonaCode` beside ours where one applies. */
+export type DaytonaCode = 'SANDBOX_NOT_STARTED' | 'SANDBOX_NOT_FOUND' | 'RUNNER_UNREACHABLE'
 
 export interface ErrorRow {
   readonly status: number
   readonly error: string
   readonly message: string
+  readonly daytonaCode?: DaytonaCode
 }
 
 export const ERRORS: Readonly<Record<GatewayErrorCode, ErrorRow>> = Object.freeze({
@@ -35,12 +41,14 @@ export const ERRORS: Readonly<Record<GatewayErrorCode, ErrorRow>> = Object.freez
   BAD_REQUEST: { status: 400, error: 'Bad Request', message: 'The request is malformed or ambiguous.' },
   HEADERS_TOO_LARGE: { status: 431, error: 'Request Header Fields Too Large', message: 'Request headers exceed 16 KiB.' },
   REQUEST_TIMEOUT: { status: 408, error: 'Request Timeout', message: 'The request headers did not arrive in time.' },
-  UPSTREAM_UNREACHABLE: { status: 502, error: 'Bad Gateway', message: 'The sandbox did not accept the connection. Is the sandbox running and the port listening?' },
+  UPSTREAM_UNREACHABLE: { status: 502, error: 'Bad Gateway', message: 'The sandbox did not accept the connection. Is the sandbox running and the port listening?', daytonaCode: 'RUNNER_UNREACHABLE' },
   UPSTREAM_TIMEOUT: { status: 504, error: 'Gateway Timeout', message: 'The sandbox did not answer in time.' },
   CONTROL_PLANE_UNAVAILABLE: { status: 502, error: 'Bad Gateway', message: 'The sandbox platform could not be reached; try again shortly.' },
   OVERLOADED: { status: 503, error: 'Service Unavailable', message: 'The gateway is overloaded; try again shortly.' },
   TOO_MANY_CONNECTIONS: { status: 429, error: 'Too Many Requests', message: 'This sandbox has too many open connections through the gateway; try again shortly.' },
   INTERNAL: { status: 500, error: 'Internal Server Error', message: 'The gateway failed to handle the request.' },
+  SANDBOX_NOT_STARTED: { status: 503, error: 'Service Unavailable', message: 'The sandbox is not running (no runner holds it). Start the sandbox and try again.', daytonaCode: 'SANDBOX_NOT_STARTED' },
+  SANDBOX_NOT_FOUND: { status: 404, error: 'Not Found', message: 'No such sandbox.', daytonaCode: 'SANDBOX_NOT_FOUND' },
 })
 
 export class GatewayError extends Error {

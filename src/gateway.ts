@@ -15,6 +15,8 @@ import type { WsTunnel } from './forward/ws.js'
 import { Accounting } from './listener/accounting.js'
 import { LoadShedder, SandboxLimiter } from './listener/limits.js'
 import { RequestFlow } from './listener/request-flow.js'
+import { SignedFileUrls } from './auth/signed-file-url.js'
+import { SandboxLookup } from './resolve/sandbox-lookup.js'
 import { createListener } from './listener/server.js'
 import { PreviewWarning } from './listener/warning-page.js'
 import type { Logger } from './log.js'
@@ -168,6 +170,13 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
     onTunnelOpen: (t) => { tunnels.add(t); activity.open(t); m.websocketsTotal.inc() },
     onTunnelClose: (t) => { tunnels.delete(t); activity.close(t) },
     webhooks,
+    signedFiles: new SignedFileUrls({
+      controlPlane,
+      maxEntries: config.cacheMaxEntries,
+      onLookup: (cache, result) => m.cacheLookups.inc({ cache, result }),
+      onDecision: (method, result) => m.authDecisions.inc({ method, result }),
+    }),
+    sandboxLookup: new SandboxLookup({ controlPlane, maxEntries: config.cacheMaxEntries, onLookup: (cache, result) => m.cacheLookups.inc({ cache, result }) }),
   })
   const server = createListener({
     tls: config.tls,

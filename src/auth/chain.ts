@@ -11,7 +11,7 @@ export function isReservedPort(port: number): boolean {
   return RESERVED_PORTS.has(port)
 }
 
-export type AuthMethod = 'public' | 'bearer' | 'preview_token' | 'query_key' | 'session_cookie' | 'signed_token'
+export type AuthMethod = 'public' | 'bearer' | 'preview_token' | 'query_key' | 'session_cookie' | 'signed_token' | 'signed_url'
 
 /** The credentials a request carries, extracted once by the listener. */
 export interface Credentials {

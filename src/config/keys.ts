@@ -30,6 +30,7 @@ export const KEYS = {
   UPSTREAM_IDLE_TIMEOUT_SEC: { type: 'int', default: '900', min: 1, max: 86400, doc: 'A response body that moves no byte for this long is cut (idle, not total).' },
   CLIENT_IDLE_TIMEOUT_SEC: { type: 'int', default: '900', min: 1, max: 86400, doc: 'A client connection that moves no byte for this long while a request is open is closed (idle, not total).' },
   KEEP_ALIVE_TIMEOUT_SEC: { type: 'int', default: '70', min: 65, max: 3600, doc: 'Idle keep-alive timeout of client connections (above a load balancer\'s 60 s).' },
+  TRUSTED_PROXIES: { type: 'list', doc: 'Comma-separated IPs or CIDRs (IPv4, IPv6) of proxies in front of the gateway: their `X-Forwarded-For` is appended to and their `X-Forwarded-Host`/`-Proto` kept; from any other peer all three are replaced. Unset: trust no one.' },
   CORS_ALLOWED_ORIGINS: { type: 'list', doc: 'Origins always granted credentialed CORS and reserved-port WebSockets (e.g. a dashboard).' },
   COOKIE_DOMAIN: { type: 'string', doc: 'Compatibility: may widen only base-domain login cookies and the warning-accept cookie, never a session.' },
   COOKIE_PARTITIONED: { type: 'bool', default: 'false', doc: 'Mark session cookies `Partitioned` (CHIPS, https only) so previews embedded in cross-site iframes keep a session where third-party cookies are blocked.' },

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { resolve, dirname } from 'node:path'
 import { KEYS, type ConfigKey, type KeySpec } from './keys.js'
+import { parseTrustedProxy } from '../forward/trusted-proxies.js'
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
 
@@ -24,6 +25,8 @@ export interface Config {
   readonly clientIdleTimeoutMs: number
   readonly keepAliveTimeoutMs: number
   readonly corsAllowedOrigins: readonly string[]
+  /** SPEC §10 TRUSTED_PROXIES: validated IP/CIDR entries (empty: trust no peer's X-Forwarded-*). */
+  readonly trustedProxies: readonly string[]
   readonly cookieDomain: string | undefined
   readonly cookiePartitioned: boolean
   readonly toolboxOnly: boolean
@@ -203,6 +206,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
       else domains.push(d)
     }
   }
+  const trustedProxies: string[] = []
+  for (const part of (checked.TRUSTED_PROXIES ?? '').split(',')) {
+    const e = part.trim()
+    if (e === '') continue
+    if (parseTrustedProxy(e) === null) problems.push(`TRUSTED_PROXIES: ${JSON.stringify(e)} is not an IP address or CIDR`)
+    else trustedProxies.push(e)
+  }
   const corsAllowedOrigins: string[] = []
   if (checked.CORS_ALLOWED_ORIGINS !== undefined) {
     for (const part of checked.CORS_ALLOWED_ORIGINS.split(',')) {
@@ -268,6 +278,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     clientIdleTimeoutMs: int('CLIENT_IDLE_TIMEOUT_SEC') * 1000,
     keepAliveTimeoutMs: int('KEEP_ALIVE_TIMEOUT_SEC') * 1000,
     corsAllowedOrigins: Object.freeze(corsAllowedOrigins),
+    trustedProxies: Object.freeze(trustedProxies),
     cookieDomain: checked.COOKIE_DOMAIN === '' ? undefined : checked.COOKIE_DOMAIN,
     cookiePartitioned: bool('COOKIE_PARTITIONED'),
     toolboxOnly: bool('TOOLBOX_ONLY_MODE'),

@@ -1,7 +1,8 @@
+import { createHmac } from 'node:crypto'
 import { watchFile, unwatchFile, type Stats } from 'node:fs'
 import { readRegistry, type Registry } from './registry.js'
 import { shareLinkKey, verifyShareLink } from './share-link.js'
-import type { BuildLogSource, ControlPlane, OidcSettings, Runner } from './types.js'
+import type { BuildLogSource, ControlPlane, OidcSettings, Runner, UserSandboxAnswer } from './types.js'
 
 export interface EmbeddedControlPlaneOptions {
   readonly file: string
@@ -77,6 +78,16 @@ export class EmbeddedControlPlane implements ControlPlane {
     return this.#registry.sandboxes.get(sandboxId)?.runner ?? null
   }
 
+  /** Derived from the gateway secret: stable across restarts, distinct per sandbox. */
+  async signingKey(sandboxId: string): Promise<string | null> {
+    return this.#registry.sandboxes.has(sandboxId) ? embeddedSigningKey(this.#key, sandboxId) : null
+  }
+
+  async sandboxForUser(sandboxId: string, bearer: string): Promise<UserSandboxAnswer> {
+    const s = this.#registry.sandboxes.get(sandboxId)
+    return s === undefined ? 'not_found' : s.accessTokens.has(bearer) ? 'found' : 'refused'
+  }
+
   async postLastActivity(sandboxId: string): Promise<void> {
     this.activity.set(sandboxId, (this.activity.get(sandboxId) ?? 0) + 1)
   }
@@ -92,4 +103,9 @@ export class EmbeddedControlPlane implements ControlPlane {
   async close(): Promise<void> {
     unwatchFile(this.#file)
   }
+}
+
+/** The embedded signing key of a sandbox: HMAC of its id under the share-link key. */
+export function embeddedSigningKey(key: Buffer, sandboxId: string): string {
+  return createHmac('sha256', key).update(`signing-key:${sandboxId}`).digest('base64url')
 }

@@ -2,7 +2,7 @@ import { Pool, type Dispatcher } from 'undici'
 import { GatewayError } from '../errors.js'
 import { isLabelChars } from '../routing/preview-host.js'
 import { DEFAULT_RETRY, backoffMs, isFailureStatus, type RetryPolicy } from './retry.js'
-import type { BuildLogSource, ControlPlane, OidcSettings, Runner } from './types.js'
+import type { BuildLogSource, ControlPlane, OidcSettings, Runner, UserSandboxAnswer } from './types.js'
 
 export interface HttpControlPlaneOptions {
   readonly apiUrl: string
@@ -153,6 +153,20 @@ export class HttpControlPlane implements ControlPlane {
     const r = await this.#call('runner_by_sandbox', 'GET', `/runners/by-sandbox/${segment(sandboxId)}`, signal)
     if (r.status >= 300) return null
     return toRunner(parseJson(r.body))
+  }
+
+  async signingKey(sandboxId: string, signal?: AbortSignal): Promise<string | null> {
+    const r = await this.#call('signing_key', 'GET', `/preview/${segment(sandboxId)}/signing-key`, signal)
+    if (r.status >= 300) return null
+    // A JSON string per the API description; NestJS may also send a returned string as plain text.
+    const v = parseJson(r.body)
+    const key = typeof v === 'string' ? v : v === undefined ? r.body.trim() : ''
+    return key === '' ? null : key
+  }
+
+  async sandboxForUser(sandboxId: string, bearer: string, signal?: AbortSignal): Promise<UserSandboxAnswer> {
+    const r = await this.#call('get_sandbox', 'GET', `/sandbox/${segment(sandboxId)}`, signal, `Bearer ${bearer}`)
+    return r.status < 300 ? 'found' : r.status === 404 ? 'not_found' : 'refused'
   }
 
   async postLastActivity(sandboxId: string): Promise<void> {

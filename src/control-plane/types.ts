@@ -28,6 +28,9 @@ export interface OidcSettings {
   readonly audience?: string
 }
 
+/** `GET /sandbox/{id}` with a user's bearer: the sandbox exists for them, does not (404), or other. */
+export type UserSandboxAnswer = 'found' | 'not_found' | 'refused'
+
 /**
  * The control plane. Every method returns a definite answer ("yes"/"no"/value/null) or throws
  * `GatewayError('CONTROL_PLANE_UNAVAILABLE')` after its retries: a failure is never a "no".
@@ -43,6 +46,10 @@ export interface ControlPlane {
   sandboxIdFromSignedToken(token: string, port: number, signal?: AbortSignal): Promise<string | null>
   /** null: no runner knows this sandbox. */
   runnerBySandbox(sandboxId: string, signal?: AbortSignal): Promise<Runner | null>
+  /** SPEC §10: the key signed toolbox file URLs are checked with; null when the platform has none. */
+  signingKey(sandboxId: string, signal?: AbortSignal): Promise<string | null>
+  /** Whether `bearer` (a user's) sees the sandbox: tells an unknown sandbox from a refused credential. */
+  sandboxForUser(sandboxId: string, bearer: string, signal?: AbortSignal): Promise<UserSandboxAnswer>
   /** Detached: never cancelled by the request that caused it. Never throws. */
   postLastActivity(sandboxId: string): Promise<void>
   /** `DaytonaConfiguration.oidc`, or null when the platform has none. */

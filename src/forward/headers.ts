@@ -24,6 +24,8 @@ export interface UpstreamHeaderOptions {
   readonly forwardedHost: string
   readonly forwardedProto: string
   readonly remoteAddress: string
+  /** SPEC §10 TRUSTED_PROXIES: the peer is a trusted proxy; its X-Forwarded-* are kept (For appended to). */
+  readonly trustForwarded: boolean
 }
 
 /** Names listed in a Connection header are hop-by-hop for this message (RFC 9110 §7.6.1). */
@@ -45,6 +47,8 @@ export function buildUpstreamHeaders(raw: readonly string[], o: UpstreamHeaderOp
   const out: string[] = []
   const listed = connectionTokens(raw)
   let xff: string | undefined
+  let xfHost: string | undefined
+  let xfProto: string | undefined
   let upgradeValue: string | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
@@ -55,7 +59,11 @@ export function buildUpstreamHeaders(raw: readonly string[], o: UpstreamHeaderOp
       continue
     }
     if (REQUEST_DROP.has(lower)) {
-      if (lower === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`
+      if (o.trustForwarded) {
+        if (lower === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`
+        else if (lower === 'x-forwarded-host') xfHost ??= value
+        else if (lower === 'x-forwarded-proto') xfProto ??= value
+      }
       continue
     }
     if (listed?.has(lower)) continue
@@ -68,7 +76,7 @@ export function buildUpstreamHeaders(raw: readonly string[], o: UpstreamHeaderOp
     out.push(name, value)
   }
   if (o.runnerKey !== undefined) out.push('X-Daytona-Authorization', `Bearer ${o.runnerKey}`)
-  out.push('X-Forwarded-Host', o.forwardedHost, 'X-Forwarded-Proto', o.forwardedProto)
+  out.push('X-Forwarded-Host', xfHost ?? o.forwardedHost, 'X-Forwarded-Proto', xfProto ?? o.forwardedProto)
   out.push('X-Forwarded-For', xff === undefined ? o.remoteAddress : `${xff}, ${o.remoteAddress}`)
   if (upgradeValue !== undefined) out.push('Connection', 'Upgrade', 'Upgrade', upgradeValue)
   return out

@@ -6,6 +6,8 @@ import { findCookie } from '../auth/cookies.js'
 import { SESSION_COOKIE_PREFIX, type SessionSigner } from '../auth/session.js'
 import { LOGIN_TICKET_PARAM, type OidcLogin } from '../auth/oidc.js'
 import { ACCEPT_PATH, type PreviewWarning } from './warning-page.js'
+import { parseSignedFileRequest, stripSignedParams, type SignedFileUrls } from '../auth/signed-file-url.js'
+import type { SandboxLookup } from '../resolve/sandbox-lookup.js'
 import type { Config } from '../config/load.js'
 import type { ControlPlane, Runner } from '../control-plane/types.js'
 import { ERRORS, isGatewayError, type GatewayErrorCode } from '../errors.js'
@@ -13,6 +15,7 @@ import { buildUpstreamHeaders } from '../forward/headers.js'
 import { HttpForwarder, type ForwardContext, type UpstreamErrorKind } from '../forward/http.js'
 import { upstreamFor, type UpstreamBase } from '../forward/target.js'
 import { WsTunnel } from '../forward/ws.js'
+import { TrustedProxies } from '../forward/trusted-proxies.js'
 import type { ActivityTracker } from '../resolve/activity.js'
 import type { Resolver } from '../resolve/resolver.js'
 import { isLabelChars, parseHost, type PreviewHost } from '../routing/preview-host.js'
@@ -43,6 +46,8 @@ export interface RequestFlowDeps {
   readonly onTunnelOpen: (t: WsTunnel) => void
   readonly onTunnelClose: (t: WsTunnel) => void
   readonly webhooks: WebhookRoute | null
+  readonly signedFiles: SignedFileUrls
+  readonly sandboxLookup: SandboxLookup
 }
 
 /** What a request is after routing: a preview, the toolbox route, or already answered. */
@@ -97,9 +102,11 @@ export class RequestFlow {
   #d: RequestFlowDeps
   #cors: CorsPolicy
   #proto: string
+  #trusted: TrustedProxies
 
   constructor(deps: RequestFlowDeps) {
     this.#d = deps
+    this.#trusted = new TrustedProxies(deps.config.trustedProxies)
     this.#cors = new CorsPolicy(deps.config.corsAllowedOrigins, deps.config.domains)
     this.#proto = deps.config.protocol
   }
@@ -229,16 +236,21 @@ export class RequestFlow {
     const origin = header(req, 'origin')
     if (!disableCors && origin !== undefined && isPreflight(req)) return this.#cors.answerPreflight(req, res, origin)
 
+    // SPEC §10: a signed toolbox file URL is authorized by its signature alone.
+    const signed = r.toolbox ? parseSignedFileRequest(req.method, r.path, r.target.query) : null
+    if (signed !== null) r = { ...r, target: { ...r.target, query: stripSignedParams(r.target.query) } }
     const c = this.#credentials(req, r)
     this.#prefetchRunner(r.label, res)
-    const decision = await this.#d.auth.authenticate({ label: r.label, port: r.port, credentials: c, toolbox: r.toolbox, waiter: res })
+    const decision = signed !== null
+      ? await this.#d.signedFiles.authorize(r.label, signed, res)
+      : await this.#d.auth.authenticate({ label: r.label, port: r.port, credentials: c, toolbox: r.toolbox, waiter: res })
     if (res.destroyed) return
     if (decision.verdict !== 'allow') return this.#refuseAuth(req, res, decision, r)
 
     if (rec !== undefined) rec.sandboxId = decision.sandboxId
     const runner = await this.#runner(decision.sandboxId, res)
     if (res.destroyed) return
-    if (runner === null) return sendError(req, res, 'UPSTREAM_UNREACHABLE')
+    if (runner === null) return sendError(req, res, 'SANDBOX_NOT_STARTED')
     if ('refuse' in runner) return sendError(req, res, runner.refuse)
     const b = upstreamFor(runner, decision.sandboxId, r.toolbox ? 'toolbox' : r.port)
     if (b === null) return sendError(req, res, 'UPSTREAM_UNREACHABLE')
@@ -260,6 +272,7 @@ export class RequestFlow {
       forwardedHost: r.host,
       forwardedProto: this.#proto,
       remoteAddress: req.socket.remoteAddress ?? '',
+      trustForwarded: this.#trusted.isTrusted(req.socket.remoteAddress),
     })
     if (!this.#d.limiter.tryAcquire(decision.sandboxId)) return sendError(req, res, 'TOO_MANY_CONNECTIONS', { headers: { 'Retry-After': '2' } })
     if (this.#d.limiter.enabled) res.once('close', () => this.#d.limiter.release(decision.sandboxId))
@@ -280,11 +293,20 @@ export class RequestFlow {
   #streamOpen = (s: { sandboxId: string; bytesMoved(): number }): void => this.#d.activity.open(s)
   #streamClose = (s: { sandboxId: string; bytesMoved(): number }): void => this.#d.activity.close(s)
 
+  /** SPEC §10: a bearer the API refused because the sandbox does not exist gets 404 SANDBOX_NOT_FOUND. */
+  async #refuseToolbox(req: IncomingMessage, res: ServerResponse, r: Routed): Promise<void> {
+    const bearer = bearerOf(req)
+    const seen = bearer === undefined || bearer === '' ? 'refused' : await this.#d.sandboxLookup.forUser(r.label, bearer, res)
+    if (res.destroyed) return
+    return sendError(req, res, seen === 'not_found' ? 'SANDBOX_NOT_FOUND' : 'UNAUTHORIZED')
+  }
+
   async #refuseAuth(req: IncomingMessage, res: ServerResponse, d: AuthDecision, r: Routed): Promise<void> {
     if (d.verdict === 'unavailable') return sendError(req, res, 'CONTROL_PLANE_UNAVAILABLE', { status: 503, headers: { 'Retry-After': '5' } })
     // SPEC §3 step 6: only a browser navigation is redirected to the login; fetch/XHR, assets,
     // API clients and the toolbox get 401.
-    if (r.toolbox || (req.method !== 'GET' && req.method !== 'HEAD') || !isNavigation(req)) return sendError(req, res, 'UNAUTHORIZED')
+    if (r.toolbox) return this.#refuseToolbox(req, res, r)
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || !isNavigation(req)) return sendError(req, res, 'UNAUTHORIZED')
     // A label that is no sandbox (no runner knows it) was a signed link that is no longer valid:
     // say so instead of sending the browser round a login that cannot help (no login loop).
     let runner: Runner | null | Refusal
@@ -355,6 +377,7 @@ export class RequestFlow {
     const headers = buildUpstreamHeaders(req.rawHeaders, {
       dropAuthorization: true, upgrade: false, runnerKey: src.apiKey,
       forwardedHost: req.headers.host ?? '', forwardedProto: this.#proto, remoteAddress: req.socket.remoteAddress ?? '',
+      trustForwarded: this.#trusted.isTrusted(req.socket.remoteAddress),
     })
     this.#d.http.forward(req, res, { origin: u.origin, path }, headers, {
       sandboxId: id,
@@ -398,7 +421,7 @@ export class RequestFlow {
     u.sandboxId = decision.sandboxId
     const runner = await this.#runner(decision.sandboxId, socket)
     if (socket.destroyed) return
-    if (runner === null) return this.#refuseUpgrade(u, s, 'UPSTREAM_UNREACHABLE')
+    if (runner === null) return this.#refuseUpgrade(u, s, 'SANDBOX_NOT_STARTED')
     if ('refuse' in runner) return this.#refuseUpgrade(u, s, runner.refuse)
     const b = upstreamFor(runner, decision.sandboxId, r.toolbox ? 'toolbox' : r.port)
     if (b === null) return this.#refuseUpgrade(u, s, 'UPSTREAM_UNREACHABLE')
@@ -411,6 +434,7 @@ export class RequestFlow {
       forwardedHost: r.host,
       forwardedProto: this.#proto,
       remoteAddress: s.remoteAddress ?? '',
+      trustForwarded: this.#trusted.isTrusted(s.remoteAddress),
     })
     new WsTunnel(socket, head, { origin: b.origin, path: this.#upstreamPath(b, r, c) }, headers, req.method ?? 'GET', {
       sandboxId: decision.sandboxId,

@@ -11,14 +11,22 @@ import { ERRORS, type GatewayErrorCode } from '../errors.js'
 const JSON_BODIES: Readonly<Record<string, Buffer>> = Object.freeze(Object.fromEntries(
   (Object.keys(ERRORS) as GatewayErrorCode[]).map((code) => {
     const row = ERRORS[code]
-    return [code, Buffer.from(JSON.stringify({ statusCode: row.status, error: row.error, code, message: row.message, source: 'DAYTONA_PROXY' }))]
+    return [code, errorJson(code, row.status, row.error)]
   }),
 ))
+
+/** SPEC §7 body; SPEC §10: `daytonaCode` beside our code where the platform has one. */
+function errorJson(code: GatewayErrorCode, status: number, error: string): Buffer {
+  const row = ERRORS[code]
+  return Buffer.from(JSON.stringify(row.daytonaCode === undefined
+    ? { statusCode: status, error, code, message: row.message, source: 'DAYTONA_PROXY' }
+    : { statusCode: status, error, code, daytonaCode: row.daytonaCode, message: row.message, source: 'DAYTONA_PROXY' }))
+}
 
 function jsonBody(code: GatewayErrorCode, status: number): Buffer {
   const row = ERRORS[code]
   if (status === row.status) return JSON_BODIES[code] as Buffer
-  return Buffer.from(JSON.stringify({ statusCode: status, error: STATUS_CODES[status] ?? row.error, code, message: row.message, source: 'DAYTONA_PROXY' }))
+  return errorJson(code, status, STATUS_CODES[status] ?? row.error)
 }
 
 export function escapeHtml(s: string): string {
@@ -36,6 +44,8 @@ const TITLES: Partial<Record<GatewayErrorCode, string>> = {
   UPSTREAM_TIMEOUT: 'The sandbox took too long',
   CONTROL_PLANE_UNAVAILABLE: 'The platform is unavailable',
   OVERLOADED: 'Too busy right now',
+  SANDBOX_NOT_STARTED: 'The sandbox is not running',
+  SANDBOX_NOT_FOUND: 'No such sandbox',
 }
 
 const HINTS: Partial<Record<GatewayErrorCode, string>> = {
@@ -47,6 +57,7 @@ const HINTS: Partial<Record<GatewayErrorCode, string>> = {
   UPSTREAM_TIMEOUT: 'The app may still be starting or compiling; reload in a moment.',
   CONTROL_PLANE_UNAVAILABLE: 'Reload in a moment.',
   OVERLOADED: 'Reload in a moment.',
+  SANDBOX_NOT_STARTED: 'Start the sandbox, then reload.',
 }
 
 const PAGE_STYLE = 'body{font:16px/1.55 system-ui,-apple-system,Segoe UI,sans-serif;max-width:34rem;margin:12vh auto;padding:0 1.25rem;color:#1f2328;background:#fff}h1{font-size:1.35rem;margin:0 0 .75rem}p{margin:.5rem 0}.hint{background:#f6f8fa;border-left:3px solid #1f6feb;padding:.6rem .8rem;border-radius:4px}footer{margin-top:2rem;color:#57606a;font-size:.85rem}code{font-family:ui-monospace,monospace;background:#eff1f3;padding:.05em .35em;border-radius:4px}'

@@ -62,3 +62,12 @@ test('secret falls back to PROXY_API_KEY; defaults as documented', { timeout: 50
   assert.equal(c.keepAliveTimeoutMs, 70_000)
   assert.equal(c.protocol, 'http')
 })
+
+test('SPEC §10: TRUSTED_PROXIES takes IPs and CIDRs (v4 and v6), names the key on a bad entry, defaults to nobody', { timeout: 5000 }, () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'cfg-'))
+  assert.deepEqual(loadConfig({ SESSION_SECRET: 'x'.repeat(40) }, cwd).trustedProxies, [])
+  assert.deepEqual(loadConfig({ SESSION_SECRET: 'x'.repeat(40), TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.7,2001:db8::/32 ,::1' }, cwd).trustedProxies, ['10.0.0.0/8', '192.0.2.7', '2001:db8::/32', '::1'])
+  assert.match(problems({ TRUSTED_PROXIES: '10.0.0.0/8,proxy.example' })[0] ?? '', /^TRUSTED_PROXIES: "proxy\.example"/)
+  assert.match(problems({ TRUSTED_PROXIES: '10.0.0.0/40' })[0] ?? '', /^TRUSTED_PROXIES: /)
+  assert.match(problems({ TRUSTED_PROXIES: '' })[0] ?? '', /^TRUSTED_PROXIES: /)
+})

@@ -8,11 +8,14 @@
  * GET /preview/{id}/access (user's bearer), GET /preview/{signedToken}/{port}/sandbox-id,
  * GET /runners/by-sandbox/{id}, POST /sandbox/{id}/last-activity, GET /config,
  * GET /sandbox/{id} and GET /snapshots/{id} (user's bearer), GET /runners/{runnerId}/full.
+ * SPEC §10 signed file URLs: GET /preview/{id}/signing-key (API key); for the SDK (user's bearer):
+ * GET /sandbox/{id}/signing-key, POST /sandbox/{id}/signing-key/rotate, GET /sandbox/{id}/toolbox-proxy-url.
  */
 import http from 'node:http'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { EventEmitter } from 'node:events'
+import { randomBytes } from 'node:crypto'
 
 export const DEFAULT_API_KEY = 'test-api-key'
 
@@ -32,6 +35,8 @@ export interface FakeSandbox {
   readonly bearers: Set<string>
   runner: RunnerInfo | null
   buildInfo: { snapshotRef: string } | null
+  /** SPEC §10: the key signed file URLs are signed with (rotated by rotateSigningKey). */
+  signingKey: string
 }
 
 export interface SandboxInit {
@@ -163,6 +168,7 @@ export class FakeControlPlane {
       bearers: new Set(init.bearers ?? []),
       runner: init.runner ?? null,
       buildInfo: init.buildInfo ?? null,
+      signingKey: newSigningKey(),
     }
     this.sandboxes.set(id, sbx)
     if (sbx.runner !== null) this.runners.set(sbx.runner.id, sbx.runner)
@@ -176,6 +182,16 @@ export class FakeControlPlane {
   }
 
   setPublic(id: string, value: boolean): void { this.sandbox(id).public = value }
+
+  /** What `GET /sandbox/{id}` reports as `toolboxProxyUrl` (the SDK builds toolbox URLs on it). */
+  toolboxProxyUrl: string | undefined
+
+  /** A new signing key, as `POST /sandbox/{id}/signing-key/rotate` does; returns it. */
+  rotateSigningKey(id: string): string {
+    const s = this.sandbox(id)
+    s.signingKey = newSigningKey()
+    return s.signingKey
+  }
 
   /**
    * The Redis the Daytona API shares with its proxy. Set, the fake behaves like the API on a
@@ -405,6 +421,12 @@ export class FakeControlPlane {
         if (s === undefined) return NOT_FOUND
         return s.bearers.has(bearer) ? { status: 200, body: true } : { status: 403, body: { statusCode: 403, message: 'Forbidden', error: 'Forbidden' } }
       }
+      // GET /preview/{id}/signing-key (SPEC §10)
+      if (seg.length === 3 && seg[2] === 'signing-key') {
+        if (!this.#hasApiKey(req)) return unauthorized
+        const s = this.sandboxes.get(seg[1] ?? '')
+        return s === undefined ? NOT_FOUND : { status: 200, body: s.signingKey }
+      }
       // GET /preview/{signedToken}/{port}/sandbox-id
       if (seg.length === 4 && seg[3] === 'sandbox-id') {
         if (!this.#hasApiKey(req)) return unauthorized
@@ -440,6 +462,16 @@ export class FakeControlPlane {
         if (!this.#hasApiKey(req)) return unauthorized
         return this.sandboxes.has(seg[1] ?? '') ? { status: 201 } : NOT_FOUND
       }
+      // The SDK's signing-key calls (user's bearer): GET …/signing-key, POST …/signing-key/rotate
+      if ((seg.length >= 3 && seg[2] === 'signing-key') || (seg.length === 3 && seg[2] === 'toolbox-proxy-url')) {
+        const bearer = this.#userBearer(req)
+        const s = this.sandboxes.get(seg[1] ?? '')
+        if (bearer === undefined || s === undefined || !s.bearers.has(bearer)) return NOT_FOUND
+        if (seg[2] === 'toolbox-proxy-url' && method === 'GET') return { status: 200, body: { url: this.toolboxProxyUrl ?? '' } }
+        if (method === 'GET' && seg.length === 3) return { status: 200, body: s.signingKey }
+        if (method === 'POST' && seg.length === 4 && seg[3] === 'rotate') return { status: 200, body: this.rotateSigningKey(s.id) }
+        return NOT_FOUND
+      }
       // GET /sandbox/{id} with the user's bearer
       if (method === 'GET' && seg.length === 2) {
         const bearer = this.#userBearer(req)
@@ -448,7 +480,7 @@ export class FakeControlPlane {
         if (s === undefined || !s.bearers.has(bearer)) return NOT_FOUND
         return {
           status: 200,
-          body: { id: s.id, state: 'started', runnerId: s.runner?.id, public: s.public, buildInfo: s.buildInfo ?? undefined },
+          body: { id: s.id, state: 'started', runnerId: s.runner?.id, public: s.public, buildInfo: s.buildInfo ?? undefined, toolboxProxyUrl: this.toolboxProxyUrl },
         }
       }
       return NOT_FOUND
@@ -472,6 +504,7 @@ function endpointOf(method: string, path: string): string {
   if (seg[1] === 'preview' && seg.length === 5 && seg[3] === 'validate') return 'validate'
   if (seg[1] === 'preview' && seg.length === 4 && seg[3] === 'access') return 'access'
   if (seg[1] === 'preview' && seg.length === 5 && seg[4] === 'sandbox-id') return 'sandbox-id'
+  if (seg[1] === 'preview' && seg.length === 4 && seg[3] === 'signing-key') return 'signing-key'
   if (seg[1] === 'runners' && seg[2] === 'by-sandbox') return 'runner'
   if (method === 'POST' && seg[1] === 'sandbox' && seg[3] === 'last-activity') return 'last-activity'
   if (path === '/config') return 'config'
@@ -497,4 +530,8 @@ function runnerFull(r: RunnerInfo): Record<string, unknown> {
     unschedulable: false,
     version: '0',
   }
+}
+
+function newSigningKey(): string {
+  return randomBytes(24).toString('base64url')
 }

@@ -18,6 +18,9 @@
  *   /cors             sets the app's own Access-Control-* headers (also answers OPTIONS itself)
  *   /hop-headers      answers with hop-by-hop headers named in Connection
  *   /status?code=N    the app's own error answer
+ *   /files/download?path=P     toolbox daemon: the bytes of file P (`files`), 404 when absent
+ *   /files/upload-v2?path=P    toolbox daemon (POST): stores the body (the file part of a
+ *                              multipart/form-data body, or the raw body) as file P
  * WebSocket (any path): echo, subprotocol negotiation (prefers `chat.v1`), permessage-deflate.
  */
 import http from 'node:http'
@@ -76,6 +79,8 @@ export class FakeRunner {
   readonly #stalled = new Set<() => void>()
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #openResponses = new Set<ServerResponse>()
+  /** The toolbox daemon's files (path → bytes), for `/files/download` and `/files/upload-v2`. */
+  readonly files = new Map<string, Buffer>()
   #seq = 0
   #port = 0
 
@@ -242,6 +247,7 @@ export class FakeRunner {
         })
         res.end('hop')
       })
+      case 'files': return this.#files(rec, req, res, query)
       case 'status': return this.#drainThen(rec, req, () => {
         const code = Number(query.get('code') ?? '500')
         res.writeHead(code, { 'content-type': 'application/json', 'x-app-error': 'yes' })
@@ -359,6 +365,37 @@ export class FakeRunner {
     })
   }
 
+  #files(rec: RunnerRequest, req: IncomingMessage, res: ServerResponse, query: URLSearchParams): void {
+    const op = (rec.rest.split('?')[0] ?? '').slice('/files'.length)
+    const path = query.get('path')
+    if (op === '/download' && (req.method === 'GET' || req.method === 'HEAD') && path !== null) {
+      return this.#drainThen(rec, req, () => {
+        const data = this.files.get(path)
+        if (data === undefined) {
+          res.writeHead(404, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ statusCode: 404, message: `file not found: ${path}`, code: 'FILE_NOT_FOUND', source: 'DAYTONA_DAEMON' }))
+          return
+        }
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(data.length) })
+        rec.sentBytes = req.method === 'HEAD' ? 0 : data.length
+        res.end(req.method === 'HEAD' ? undefined : data)
+      })
+    }
+    if (op === '/upload-v2' && req.method === 'POST' && path !== null) {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => { rec.receivedBytes += c.length; chunks.push(c) })
+      req.on('end', () => {
+        const body = Buffer.concat(chunks)
+        const data = multipartFile(req.headers['content-type'], body) ?? body
+        this.files.set(path, data)
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ path, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') }))
+      })
+      return
+    }
+    return this.#echo(rec, req, res)
+  }
+
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     let onClosed: () => void = () => {}
     const closed = new Promise<void>((resolve) => { onClosed = resolve })
@@ -377,4 +414,17 @@ export class FakeRunner {
       ws.on('error', () => { /* peer went away */ })
     })
   }
+}
+
+/** The content of the first part of a multipart/form-data body, or null when it is not one. */
+function multipartFile(contentType: string | undefined, body: Buffer): Buffer | null {
+  const m = /^multipart\/form-data;.*boundary="?([^";]+)"?/i.exec(contentType ?? '')
+  if (m === null) return null
+  const delimiter = Buffer.from(`--${m[1]}`)
+  const start = body.indexOf(delimiter)
+  if (start === -1) return null
+  const headersEnd = body.indexOf('\r\n\r\n', start)
+  const end = body.indexOf(Buffer.from(`\r\n--${m[1]}`), headersEnd)
+  if (headersEnd === -1 || end === -1) return null
+  return body.subarray(headersEnd + 4, end)
 }

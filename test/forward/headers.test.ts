@@ -1,8 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildResponseHeaders, buildUpstreamHeaders, filterSetCookie } from '../../src/forward/headers.js'
+import { TrustedProxies, parseTrustedProxy } from '../../src/forward/trusted-proxies.js'
 
-const base = { dropAuthorization: true, upgrade: false, runnerKey: 'rk', forwardedHost: '3000-a.p.test', forwardedProto: 'https', remoteAddress: '10.0.0.9' }
+const base = { dropAuthorization: true, upgrade: false, runnerKey: 'rk', forwardedHost: '3000-a.p.test', forwardedProto: 'https', remoteAddress: '10.0.0.9', trustForwarded: false }
 
 test('SPEC §6: request headers set, not appended; hop-by-hop and credentials removed', { timeout: 5000 }, () => {
   const raw = [
@@ -15,11 +16,34 @@ test('SPEC §6: request headers set, not appended; hop-by-hop and credentials re
   assert.deepEqual(buildUpstreamHeaders(raw, base), [
     'Cookie', 'a=1', 'Accept', '*/*',
     'X-Daytona-Authorization', 'Bearer rk', 'X-Forwarded-Host', '3000-a.p.test', 'X-Forwarded-Proto', 'https',
-    'X-Forwarded-For', '1.1.1.1, 10.0.0.9',
+    'X-Forwarded-For', '10.0.0.9',
   ])
   const kept = buildUpstreamHeaders(['Authorization', 'Bearer app'], { ...base, dropAuthorization: false, runnerKey: undefined })
   assert.deepEqual(kept.slice(0, 2), ['Authorization', 'Bearer app'])
   assert.ok(!kept.includes('X-Daytona-Authorization'))
+})
+
+test('SPEC §10 TRUSTED_PROXIES: a trusted peer\'s X-Forwarded-* are kept (For appended to); missing ones are set', { timeout: 5000 }, () => {
+  const raw = ['X-Forwarded-For', '203.0.113.7', 'X-Forwarded-Host', 'app.example', 'X-Forwarded-Proto', 'https', 'X-Forwarded-For', '198.51.100.2']
+  assert.deepEqual(buildUpstreamHeaders(raw, { ...base, trustForwarded: true }).slice(-6), [
+    'X-Forwarded-Host', 'app.example', 'X-Forwarded-Proto', 'https', 'X-Forwarded-For', '203.0.113.7, 198.51.100.2, 10.0.0.9',
+  ])
+  assert.deepEqual(buildUpstreamHeaders(raw, base).slice(-6), [
+    'X-Forwarded-Host', '3000-a.p.test', 'X-Forwarded-Proto', 'https', 'X-Forwarded-For', '10.0.0.9',
+  ])
+  assert.deepEqual(buildUpstreamHeaders([], { ...base, trustForwarded: true }).slice(-6), [
+    'X-Forwarded-Host', '3000-a.p.test', 'X-Forwarded-Proto', 'https', 'X-Forwarded-For', '10.0.0.9',
+  ])
+})
+
+test('SPEC §10 TRUSTED_PROXIES matching: IPv4, IPv6, IPv4-mapped IPv6, CIDR and single addresses', { timeout: 5000 }, () => {
+  const t = new TrustedProxies(['10.0.0.0/8', '192.0.2.7', '2001:db8::/32', '::1'])
+  for (const yes of ['10.1.2.3', '::ffff:10.1.2.3', '::FFFF:10.255.0.1', '192.0.2.7', '::ffff:192.0.2.7', '2001:db8::5', '2001:DB8:0:1::9', '::1']) assert.ok(t.isTrusted(yes), yes)
+  for (const no of ['11.0.0.1', '::ffff:11.0.0.1', '192.0.2.8', '2001:db9::1', '::2', '127.0.0.1', '', undefined, 'not-an-ip']) assert.ok(!t.isTrusted(no), String(no))
+  assert.ok(!new TrustedProxies([]).isTrusted('127.0.0.1'), 'empty: nobody')
+  assert.ok(new TrustedProxies(['0.0.0.0/0']).isTrusted('::ffff:127.0.0.1'))
+  for (const bad of ['10.0.0.0/33', '::/129', '10.0.0/8', 'example.com', '10.0.0.0/', '10.0.0.0/x', '1.2.3.4/08a']) assert.equal(parseTrustedProxy(bad), null, bad)
+  assert.deepEqual(parseTrustedProxy('10.0.0.0/8'), { address: '10.0.0.0', family: 'ipv4', prefix: 8 })
 })
 
 test('WebSocket upgrades keep Upgrade and get Connection: Upgrade', { timeout: 5000 }, () => {

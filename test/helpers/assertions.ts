@@ -10,6 +10,8 @@ import type { Reply } from './http.js'
 import type { RawResponse } from './raw-http.js'
 
 export const ERROR_KEYS = ['code', 'error', 'message', 'source', 'statusCode'] as const
+/** SPEC §10: the platform codes a gateway error may carry as `daytonaCode`. */
+export const DAYTONA_CODES: readonly string[] = ['SANDBOX_NOT_STARTED', 'SANDBOX_NOT_FOUND', 'RUNNER_UNREACHABLE']
 
 type HeaderBag = IncomingHttpHeaders | Readonly<Record<string, string>>
 
@@ -37,7 +39,9 @@ export function assertGatewayError(reply: Reply | RawResponse, status: number | 
   }
   assert.ok(body !== null && typeof body === 'object' && !Array.isArray(body), 'error body is an object')
   const obj = body as Record<string, unknown>
-  assert.deepEqual(Object.keys(obj).sort(), [...ERROR_KEYS], 'error body has exactly statusCode, error, code, message, source')
+  // SPEC §10: `daytonaCode` beside our code where the platform has one.
+  assert.deepEqual(Object.keys(obj).filter((k) => k !== 'daytonaCode').sort(), [...ERROR_KEYS], 'error body has exactly statusCode, error, code, message, source (and maybe daytonaCode)')
+  if ('daytonaCode' in obj) assert.ok(DAYTONA_CODES.includes(obj.daytonaCode as string), `daytonaCode is one the SDK knows: ${String(obj.daytonaCode)}`)
   assert.equal(obj.statusCode, reply.status, 'body statusCode equals the HTTP status')
   assert.equal(obj.error, STATUS_CODES[reply.status], 'body error is the status reason phrase')
   assert.equal(obj.code, code, 'body code')

@@ -17,6 +17,8 @@ function fakeCp(overrides: Partial<ControlPlane> = {}): ControlPlane & { calls: 
     postLastActivity: async () => undefined,
     oidcSettings: async () => null,
     buildLogSource: async () => null,
+    signingKey: async () => null,
+    sandboxForUser: async () => 'refused',
     close: async () => undefined,
     ...overrides,
   }
