@@ -18,11 +18,18 @@ export type GatewayErrorCode =
   | 'OVERLOADED'
   | 'TOO_MANY_CONNECTIONS'
   | 'INTERNAL'
+  | 'SANDBOX_STARTING'
+  | 'SANDBOX_STOPPED'
+  | 'SANDBOX_ERROR'
+  | 'SANDBOX_BUILD_FAILED'
+  | 'SANDBOX_NOT_FOUND'
 
 export interface ErrorRow {
   readonly status: number
   readonly error: string
   readonly message: string
+  /** The Daytona SDK's own code for this situation (SPEC §10), sent beside ours. */
+  readonly daytonaCode?: string
 }
 
 export const ERRORS: Readonly<Record<GatewayErrorCode, ErrorRow>> = Object.freeze({
@@ -41,6 +48,11 @@ export const ERRORS: Readonly<Record<GatewayErrorCode, ErrorRow>> = Object.freez
   OVERLOADED: { status: 503, error: 'Service Unavailable', message: 'The gateway is overloaded; try again shortly.' },
   TOO_MANY_CONNECTIONS: { status: 429, error: 'Too Many Requests', message: 'This sandbox has too many open connections through the gateway; try again shortly.' },
   INTERNAL: { status: 500, error: 'Internal Server Error', message: 'The gateway failed to handle the request.' },
+  SANDBOX_STARTING: { status: 503, error: 'Service Unavailable', message: 'The sandbox is starting; try again in a few seconds.', daytonaCode: 'SANDBOX_NOT_STARTED' },
+  SANDBOX_STOPPED: { status: 503, error: 'Service Unavailable', message: 'The sandbox is stopped. Start it, then try again.', daytonaCode: 'SANDBOX_NOT_STARTED' },
+  SANDBOX_ERROR: { status: 502, error: 'Bad Gateway', message: 'The sandbox is in an error state and cannot serve this request.' },
+  SANDBOX_BUILD_FAILED: { status: 502, error: 'Bad Gateway', message: 'The sandbox image failed to build; the sandbox cannot serve this request.' },
+  SANDBOX_NOT_FOUND: { status: 404, error: 'Not Found', message: 'This sandbox does not exist or has been deleted.', daytonaCode: 'SANDBOX_NOT_FOUND' },
 })
 
 export class GatewayError extends Error {

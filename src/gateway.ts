@@ -24,6 +24,7 @@ import { Resolver } from './resolve/resolver.js'
 import { LocalFleet, type FleetHooks } from './fleet/hooks.js'
 import { RedisFleet } from './fleet/redis-fleet.js'
 import { WebhookRoute } from './routes/webhooks.js'
+import { SandboxWake } from './wake/sandbox-wake.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -133,7 +134,11 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
     onDecision: (method, result) => m.authDecisions.inc({ method, result }),
   })
   const oidc = new OidcLogin({ config, controlPlane, secret: config.sessionSecret, fleet })
-  const warning = config.previewWarning ? new PreviewWarning({ protocol: config.protocol, cookieDomain: config.cookieDomain }) : null
+  const onLookup = (cache: string, result: 'hit' | 'miss' | 'stale' | 'coalesced'): void => { m.cacheLookups.inc({ cache, result }) }
+  const warning = config.previewWarning
+    ? new PreviewWarning({ protocol: config.protocol, cookieDomain: config.cookieDomain, controlPlane, maxEntries: config.cacheMaxEntries, onLookup })
+    : null
+  const wake = new SandboxWake({ controlPlane, resolver, fleet, enabled: config.wakeOnRequest, maxEntries: config.cacheMaxEntries, log, onLookup })
   const http = new HttpForwarder({
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     idleTimeoutMs: config.upstreamIdleTimeoutMs,
@@ -168,6 +173,7 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
     onTunnelOpen: (t) => { tunnels.add(t); activity.open(t); m.websocketsTotal.inc() },
     onTunnelClose: (t) => { tunnels.delete(t); activity.close(t) },
     webhooks,
+    wake,
   })
   const server = createListener({
     tls: config.tls,

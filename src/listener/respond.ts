@@ -11,14 +11,19 @@ import { ERRORS, type GatewayErrorCode } from '../errors.js'
 const JSON_BODIES: Readonly<Record<string, Buffer>> = Object.freeze(Object.fromEntries(
   (Object.keys(ERRORS) as GatewayErrorCode[]).map((code) => {
     const row = ERRORS[code]
-    return [code, Buffer.from(JSON.stringify({ statusCode: row.status, error: row.error, code, message: row.message, source: 'DAYTONA_PROXY' }))]
+    return [code, Buffer.from(JSON.stringify({ statusCode: row.status, error: row.error, code, ...daytonaCodeOf(code), message: row.message, source: 'DAYTONA_PROXY' }))]
   }),
 ))
+
+function daytonaCodeOf(code: GatewayErrorCode): { daytonaCode?: string } {
+  const d = ERRORS[code].daytonaCode
+  return d === undefined ? {} : { daytonaCode: d }
+}
 
 function jsonBody(code: GatewayErrorCode, status: number): Buffer {
   const row = ERRORS[code]
   if (status === row.status) return JSON_BODIES[code] as Buffer
-  return Buffer.from(JSON.stringify({ statusCode: status, error: STATUS_CODES[status] ?? row.error, code, message: row.message, source: 'DAYTONA_PROXY' }))
+  return Buffer.from(JSON.stringify({ statusCode: status, error: STATUS_CODES[status] ?? row.error, code, ...daytonaCodeOf(code), message: row.message, source: 'DAYTONA_PROXY' }))
 }
 
 export function escapeHtml(s: string): string {
@@ -36,6 +41,11 @@ const TITLES: Partial<Record<GatewayErrorCode, string>> = {
   UPSTREAM_TIMEOUT: 'The sandbox took too long',
   CONTROL_PLANE_UNAVAILABLE: 'The platform is unavailable',
   OVERLOADED: 'Too busy right now',
+  SANDBOX_STARTING: 'The sandbox is starting',
+  SANDBOX_STOPPED: 'The sandbox is stopped',
+  SANDBOX_ERROR: 'The sandbox is in an error state',
+  SANDBOX_BUILD_FAILED: 'The sandbox failed to build',
+  SANDBOX_NOT_FOUND: 'No such sandbox',
 }
 
 const HINTS: Partial<Record<GatewayErrorCode, string>> = {
@@ -47,6 +57,11 @@ const HINTS: Partial<Record<GatewayErrorCode, string>> = {
   UPSTREAM_TIMEOUT: 'The app may still be starting or compiling; reload in a moment.',
   CONTROL_PLANE_UNAVAILABLE: 'Reload in a moment.',
   OVERLOADED: 'Reload in a moment.',
+  SANDBOX_STARTING: 'Reload in a few seconds.',
+  SANDBOX_STOPPED: 'Its owner can start it from the dashboard, the CLI or the SDK; then reload.',
+  SANDBOX_ERROR: 'Its owner can look at the error in the dashboard and recover or recreate the sandbox.',
+  SANDBOX_BUILD_FAILED: 'Its owner can read the build logs, fix the image and create the sandbox again.',
+  SANDBOX_NOT_FOUND: 'It may have been deleted; ask whoever shared the link.',
 }
 
 const PAGE_STYLE = 'body{font:16px/1.55 system-ui,-apple-system,Segoe UI,sans-serif;max-width:34rem;margin:12vh auto;padding:0 1.25rem;color:#1f2328;background:#fff}h1{font-size:1.35rem;margin:0 0 .75rem}p{margin:.5rem 0}.hint{background:#f6f8fa;border-left:3px solid #1f6feb;padding:.6rem .8rem;border-radius:4px}footer{margin-top:2rem;color:#57606a;font-size:.85rem}code{font-family:ui-monospace,monospace;background:#eff1f3;padding:.05em .35em;border-radius:4px}'

@@ -37,7 +37,8 @@ export function assertGatewayError(reply: Reply | RawResponse, status: number | 
   }
   assert.ok(body !== null && typeof body === 'object' && !Array.isArray(body), 'error body is an object')
   const obj = body as Record<string, unknown>
-  assert.deepEqual(Object.keys(obj).sort(), [...ERROR_KEYS], 'error body has exactly statusCode, error, code, message, source')
+  // SPEC §10: `daytonaCode` may stand beside our code.
+  assert.deepEqual(Object.keys(obj).filter((k) => k !== 'daytonaCode').sort(), [...ERROR_KEYS], 'error body has exactly statusCode, error, code, message, source (and maybe daytonaCode)')
   assert.equal(obj.statusCode, reply.status, 'body statusCode equals the HTTP status')
   assert.equal(obj.error, STATUS_CODES[reply.status], 'body error is the status reason phrase')
   assert.equal(obj.code, code, 'body code')

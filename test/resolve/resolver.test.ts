@@ -17,6 +17,9 @@ function fakeCp(overrides: Partial<ControlPlane> = {}): ControlPlane & { calls: 
     postLastActivity: async () => undefined,
     oidcSettings: async () => null,
     buildLogSource: async () => null,
+    sandboxState: async () => 'started',
+    startSandbox: async () => true,
+    previewWarning: async () => true,
     close: async () => undefined,
     ...overrides,
   }
