@@ -11,7 +11,7 @@ const CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update
 
 const BODY = Buffer.from('<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">' +
   `<meta http-equiv="refresh" content="${RETRY_AFTER_SEC}"><title>Sandbox is starting</title><style>${STYLE}</style></head>` +
-  '<body><h1><span class="spin" aria-hidden="true"></span>Sandbox is starting</h1><p>The sandbox behind this preview was asleep and is being started.</p>' +
+  '<body><h1><span class="spin" aria-hidden="true"></span>Sandbox is starting</h1><p>The sandbox behind this preview is not running yet and is being started.</p>' +
   '<p>This page reloads by itself and shows the app as soon as it is up; there is nothing to do.</p>' +
   '<footer>HTTP 503 · <code>SANDBOX_STARTING</code> · preview gateway</footer></body></html>')
 
