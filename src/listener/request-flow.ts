@@ -251,10 +251,11 @@ export class RequestFlow {
     const b = upstreamFor(runner, decision.sandboxId, r.toolbox ? 'toolbox' : r.port)
     if (b === null) return sendError(req, res, 'UPSTREAM_UNREACHABLE')
 
-    if (this.#d.warning !== null && !r.toolbox && !isReservedPort(r.port) && this.#d.warning.shouldShow(req) &&
-      await this.#d.warning.enabledFor(r.label, decision.sandboxId === r.label ? undefined : r.port, res)) {
+    if (this.#d.warning !== null && !r.toolbox && !isReservedPort(r.port) && this.#d.warning.shouldShow(req)) {
+      // SPEC §10: per sandbox; a signed-token label is asked with its port.
+      const show = await this.#d.warning.enabledFor(r.label, decision.sandboxId === r.label ? undefined : r.port, res)
       if (res.destroyed) return
-      return this.#d.warning.render(res, r.host, `${this.#proto}://${r.host}${r.path}${r.target.hasQuery ? `?${r.target.query}` : ''}`)
+      if (show) return this.#d.warning.render(res, r.host, `${this.#proto}://${r.host}${r.path}${r.target.hasQuery ? `?${r.target.query}` : ''}`)
     }
     if (header(req, 'x-daytona-skip-last-activity-update') !== 'true') this.#d.activity.touch(decision.sandboxId)
 

@@ -152,6 +152,30 @@ describe('SPEC §10 wake on visit (WAKE_ON_REQUEST=true)', { timeout: 120_000 },
     assert.equal(s.cp.startCalls(sbx.id), 1)
   })
 
+  test('a WebSocket whose runner refuses the connection, on a stopped sandbox: 503 SANDBOX_STARTING, one start', T, async () => {
+    const sbx = s.sandbox({ public: true, prefix: 'wsrefused' })
+    const dead = await freePort()
+    s.cp.setRunner(sbx.id, { id: newId('dead'), proxyUrl: `http://127.0.0.1:${dead}`, apiUrl: `http://127.0.0.1:${dead}`, apiKey: 'dead-key' })
+    sbx.state.state = 'stopped'
+    sbx.state.runnerWhenStarted = s.runnerInfo
+    sbx.state.startDelayMs = FOREVER_MS
+    const o = await openWs({ port: s.gw.port, host: s.host(3000, sbx.id), path: '/ws' })
+    assert.ok(o.kind === 'rejected', 'refused')
+    if (o.kind !== 'rejected') return
+    assert.equal(o.status, 503)
+    assert.equal(o.headers.location, undefined)
+    assert.equal(o.headers['x-preview-error'], 'SANDBOX_STARTING')
+    assert.match(String(o.headers['retry-after']), /^\d+$/)
+    await waitUntil(() => s.cp.startCalls(sbx.id) === 1, { timeoutMs: 5000, message: 'one start call' })
+    s.cp.finishStart(sbx.id)
+    const open = await waitUntil(async () => {
+      const w = await openWs({ port: s.gw.port, host: s.host(3000, sbx.id), path: '/ws' })
+      if (w.kind === 'open') return w
+      return undefined
+    }, { timeoutMs: 10_000, intervalMs: 100, message: 'the WebSocket opens once the sandbox is started' })
+    open.ws.terminate()
+  })
+
   test('a started sandbox whose runner refuses keeps the plain 502', T, async () => {
     const sbx = s.sandbox({ public: true, prefix: 'down' })
     const dead = await freePort()
