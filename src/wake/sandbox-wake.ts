@@ -13,6 +13,11 @@ import { RETRY_AFTER_SEC, sendStartingPage } from './starting-page.js'
 const STATE_TTL_MS = 1000
 /** One start call per sandbox per minute for the whole fleet, however many visitors. */
 const WAKE_CLAIM_SEC = 60
+/**
+ * Visitors who arrive while this process sends the start wait for the platform to take it, at most
+ * this long: then "starting" is true when they read it (and no request is held for long).
+ */
+const START_ACK_WAIT_MS = 2000
 const RETRY_AFTER = { 'Retry-After': String(RETRY_AFTER_SEC) }
 const RAW_RETRY_AFTER = `Retry-After: ${RETRY_AFTER_SEC}\r\n`
 
@@ -43,6 +48,8 @@ export class SandboxWake {
   readonly #enabled: boolean
   readonly #log: Logger
   readonly states: AnswerCache<string | null>
+  /** Starts this process is sending, by sandbox: settle when the platform answered (or after START_ACK_WAIT_MS). */
+  readonly #starting = new Map<string, Promise<void>>()
 
   constructor(o: SandboxWakeOptions) {
     this.#cp = o.controlPlane
@@ -65,14 +72,21 @@ export class SandboxWake {
       try { runner = await this.#resolver.runner(sandboxId, waiter) } catch { return { answer: 'CONTROL_PLANE_UNAVAILABLE' } }
       return runner === null ? { answer: 'UPSTREAM_UNREACHABLE' } : { runner }
     }
-    return { answer: this.#answerFor(sandboxId, state) }
+    return { answer: await this.#settled(sandboxId, this.#answerFor(sandboxId, state)) }
   }
 
   /** The runner refused the connection (its cache entry is already dropped): the answer. */
   async afterRefused(sandboxId: string, waiter: Waiter): Promise<GatewayErrorCode> {
     const state = await this.#state(sandboxId, waiter)
     if (state === undefined || meaningOf(state) === 'running') return 'UPSTREAM_UNREACHABLE'
-    return this.#answerFor(sandboxId, state)
+    return this.#settled(sandboxId, this.#answerFor(sandboxId, state))
+  }
+
+  /** "Starting" is answered once a start this process sends has been taken (bounded wait). */
+  async #settled(sandboxId: string, code: GatewayErrorCode): Promise<GatewayErrorCode> {
+    const pending = code === 'SANDBOX_STARTING' ? this.#starting.get(sandboxId) : undefined
+    if (pending !== undefined) await pending
+    return code
   }
 
   /** Navigations get the self-refreshing page; everything else the JSON error, 503s with Retry-After. */
@@ -108,9 +122,10 @@ export class SandboxWake {
     return meaning === 'running' ? 'UPSTREAM_UNREACHABLE' : meaning
   }
 
-  /** Detached: the visitor is answered at once; the first claim in the fleet sends the one start. */
+  /** The first claim in the fleet sends the one start; the call itself is detached from any request. */
   #wake(sandboxId: string): void {
-    this.#fleet.claimOnce(`wake:${sandboxId}`, WAKE_CLAIM_SEC).then(async (won) => {
+    if (this.#starting.has(sandboxId)) return
+    const call = this.#fleet.claimOnce(`wake:${sandboxId}`, WAKE_CLAIM_SEC).then(async (won) => {
       if (!won) return
       this.#log.info({ sandboxId }, 'waking a stopped sandbox on visit')
       const ok = await this.#cp.startSandbox(sandboxId)
@@ -118,5 +133,9 @@ export class SandboxWake {
       this.states.delete(sandboxId)
       if (!ok) this.#log.warn({ sandboxId }, 'start call refused or failed; no new start for this sandbox for 60 s')
     }).catch(() => { /* claimOnce never fails a request; startSandbox never throws */ })
+    let timer: NodeJS.Timeout | undefined
+    const bounded = Promise.race([call, new Promise<void>((resolve) => { timer = setTimeout(resolve, START_ACK_WAIT_MS) })])
+    this.#starting.set(sandboxId, bounded)
+    void call.finally(() => { clearTimeout(timer); this.#starting.delete(sandboxId) })
   }
 }

@@ -27,7 +27,7 @@ describe('fleet: wake on visit (SPEC §9, §10)', { skip: skip ?? false, timeout
       assert.equal(r.status, 503, r.text.slice(0, 200))
       assert.equal(r.headers['x-preview-error'], 'SANDBOX_STARTING')
     }
-    await waitUntil(() => f.cp.startCalls(s.id) >= 1, { timeoutMs: 5000, message: 'a start call' })
+    assert.equal(f.cp.startCalls(s.id), 1, 'the start was taken before the visitors of its replica were answered')
     // Later visitors on both replicas, inside the claim's minute: still no second call.
     for (let i = 0; i < 2; i++) assert.equal((await f.send(i, host, '/echo/late')).status, 503)
     assert.equal(f.cp.startCalls(s.id), 1, 'one start call for the whole fleet')
