@@ -19,6 +19,10 @@ export type GatewayErrorCode =
   | 'TOO_MANY_CONNECTIONS'
   | 'INTERNAL'
   | 'SANDBOX_NOT_STARTED'
+  | 'SANDBOX_STARTING'
+  | 'SANDBOX_STOPPED'
+  | 'SANDBOX_ERROR'
+  | 'SANDBOX_BUILD_FAILED'
   | 'SANDBOX_NOT_FOUND'
 
 /** SPEC §10: the Daytona platform's own codes, sent as `daytonaCode` beside ours where one applies. */
@@ -28,6 +32,7 @@ export interface ErrorRow {
   readonly status: number
   readonly error: string
   readonly message: string
+  /** The Daytona SDK's own code for this situation (SPEC §10), sent beside ours. */
   readonly daytonaCode?: DaytonaCode
 }
 
@@ -48,7 +53,11 @@ export const ERRORS: Readonly<Record<GatewayErrorCode, ErrorRow>> = Object.freez
   TOO_MANY_CONNECTIONS: { status: 429, error: 'Too Many Requests', message: 'This sandbox has too many open connections through the gateway; try again shortly.' },
   INTERNAL: { status: 500, error: 'Internal Server Error', message: 'The gateway failed to handle the request.' },
   SANDBOX_NOT_STARTED: { status: 503, error: 'Service Unavailable', message: 'The sandbox is not running (no runner holds it). Start the sandbox and try again.', daytonaCode: 'SANDBOX_NOT_STARTED' },
-  SANDBOX_NOT_FOUND: { status: 404, error: 'Not Found', message: 'No such sandbox.', daytonaCode: 'SANDBOX_NOT_FOUND' },
+  SANDBOX_STARTING: { status: 503, error: 'Service Unavailable', message: 'The sandbox is starting; try again in a few seconds.', daytonaCode: 'SANDBOX_NOT_STARTED' },
+  SANDBOX_STOPPED: { status: 503, error: 'Service Unavailable', message: 'The sandbox is stopped. Start it, then try again.', daytonaCode: 'SANDBOX_NOT_STARTED' },
+  SANDBOX_ERROR: { status: 502, error: 'Bad Gateway', message: 'The sandbox is in an error state and cannot serve this request.' },
+  SANDBOX_BUILD_FAILED: { status: 502, error: 'Bad Gateway', message: 'The sandbox image failed to build; the sandbox cannot serve this request.' },
+  SANDBOX_NOT_FOUND: { status: 404, error: 'Not Found', message: 'This sandbox does not exist or has been deleted.', daytonaCode: 'SANDBOX_NOT_FOUND' },
 })
 
 export class GatewayError extends Error {

@@ -26,6 +26,7 @@ import { Resolver } from './resolve/resolver.js'
 import { LocalFleet, type FleetHooks } from './fleet/hooks.js'
 import { RedisFleet } from './fleet/redis-fleet.js'
 import { WebhookRoute } from './routes/webhooks.js'
+import { SandboxWake } from './wake/sandbox-wake.js'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -135,7 +136,11 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
     onDecision: (method, result) => m.authDecisions.inc({ method, result }),
   })
   const oidc = new OidcLogin({ config, controlPlane, secret: config.sessionSecret, fleet })
-  const warning = config.previewWarning ? new PreviewWarning({ protocol: config.protocol, cookieDomain: config.cookieDomain }) : null
+  const onLookup = (cache: string, result: 'hit' | 'miss' | 'stale' | 'coalesced'): void => { m.cacheLookups.inc({ cache, result }) }
+  const warning = config.previewWarning
+    ? new PreviewWarning({ protocol: config.protocol, cookieDomain: config.cookieDomain, controlPlane, maxEntries: config.cacheMaxEntries, onLookup })
+    : null
+  const wake = new SandboxWake({ controlPlane, resolver, fleet, enabled: config.wakeOnRequest, maxEntries: config.cacheMaxEntries, log, onLookup })
   const http = new HttpForwarder({
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     idleTimeoutMs: config.upstreamIdleTimeoutMs,
@@ -177,6 +182,7 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
       onDecision: (method, result) => m.authDecisions.inc({ method, result }),
     }),
     sandboxLookup: new SandboxLookup({ controlPlane, maxEntries: config.cacheMaxEntries, onLookup: (cache, result) => m.cacheLookups.inc({ cache, result }) }),
+    wake,
   })
   const server = createListener({
     tls: config.tls,

@@ -31,6 +31,8 @@ export interface Config {
   readonly cookiePartitioned: boolean
   readonly toolboxOnly: boolean
   readonly previewWarning: boolean
+  /** SPEC §10 wake on visit. */
+  readonly wakeOnRequest: boolean
   readonly tls: { readonly cert: string; readonly key: string } | undefined
   readonly metricsPort: number | undefined
   readonly oidc: {
@@ -283,6 +285,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     cookiePartitioned: bool('COOKIE_PARTITIONED'),
     toolboxOnly: bool('TOOLBOX_ONLY_MODE'),
     previewWarning: bool('PREVIEW_WARNING_ENABLED'),
+    wakeOnRequest: bool('WAKE_ON_REQUEST'),
     tls,
     metricsPort: checked.METRICS_PORT === undefined ? undefined : Number(checked.METRICS_PORT),
     oidc: Object.freeze({

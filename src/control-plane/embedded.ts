@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
 import { watchFile, unwatchFile, type Stats } from 'node:fs'
 import { readRegistry, type Registry } from './registry.js'
+import { writeSandboxState } from './registry-state.js'
 import { shareLinkKey, verifyShareLink } from './share-link.js'
 import type { BuildLogSource, ControlPlane, OidcSettings, Runner, UserSandboxAnswer } from './types.js'
 
@@ -9,7 +10,11 @@ export interface EmbeddedControlPlaneOptions {
   readonly secret: string
   readonly onReloadError?: (err: Error) => void
   readonly pollIntervalMs?: number
+  /** How long an embedded "start" takes (the user sees the starting page meanwhile). */
+  readonly startDelayMs?: number
 }
+
+const DEFAULT_START_DELAY_MS = 1500
 
 /**
  * A control plane read from a file, so the gateway runs with no Daytona at all. The file is
@@ -25,12 +30,16 @@ export class EmbeddedControlPlane implements ControlPlane {
   #onReloadError: ((err: Error) => void) | undefined
   /** Last-activity posts received, for tests and the demo (sandbox id → count). */
   readonly activity = new Map<string, number>()
+  /** Sandboxes being started: `starting` until the file says `started`. */
+  #starting = new Map<string, NodeJS.Timeout>()
+  #startDelayMs: number
 
   constructor(options: EmbeddedControlPlaneOptions) {
     this.#file = options.file
     this.#registry = readRegistry(options.file)
     this.#key = shareLinkKey(options.secret)
     this.#onReloadError = options.onReloadError
+    this.#startDelayMs = options.startDelayMs ?? DEFAULT_START_DELAY_MS
     watchFile(this.#file, { interval: options.pollIntervalMs ?? 500, persistent: false }, (cur: Stats, prev: Stats) => {
       if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) this.reload()
     })
@@ -75,7 +84,42 @@ export class EmbeddedControlPlane implements ControlPlane {
   }
 
   async runnerBySandbox(sandboxId: string): Promise<Runner | null> {
-    return this.#registry.sandboxes.get(sandboxId)?.runner ?? null
+    const s = this.#registry.sandboxes.get(sandboxId)
+    // Only a started sandbox sits on a runner (a stopped one is what wake on visit is for).
+    return s !== undefined && s.state === 'started' && !this.#starting.has(sandboxId) ? s.runner : null
+  }
+
+  async sandboxState(sandboxId: string): Promise<string | null> {
+    if (this.#starting.has(sandboxId)) return 'starting'
+    return this.#registry.sandboxes.get(sandboxId)?.state ?? null
+  }
+
+  /** Marks the sandbox `starting`, then writes `started` into the registry file after the delay. */
+  async startSandbox(sandboxId: string): Promise<boolean> {
+    const s = this.#registry.sandboxes.get(sandboxId)
+    if (s === undefined || (s.state !== 'stopped' && s.state !== 'archived') || this.#starting.has(sandboxId)) return false
+    const timer = setTimeout(() => {
+      this.#starting.delete(sandboxId)
+      try {
+        writeSandboxState(this.#file, sandboxId, 'started')
+      } catch (err) {
+        this.#onReloadError?.(err as Error)
+      }
+      this.reload()
+    }, this.#startDelayMs)
+    timer.unref()
+    this.#starting.set(sandboxId, timer)
+    for (const l of this.#listeners) l(sandboxId)
+    return true
+  }
+
+  async previewWarning(idOrToken: string, port: number | undefined): Promise<boolean> {
+    let s = this.#registry.sandboxes.get(idOrToken)
+    if (s === undefined && port !== undefined) {
+      const id = await this.sandboxIdFromSignedToken(idOrToken, port)
+      if (id !== null) s = this.#registry.sandboxes.get(id)
+    }
+    return s?.previewWarning !== false
   }
 
   /** Derived from the gateway secret: stable across restarts, distinct per sandbox. */
@@ -101,6 +145,8 @@ export class EmbeddedControlPlane implements ControlPlane {
   }
 
   async close(): Promise<void> {
+    for (const t of this.#starting.values()) clearTimeout(t)
+    this.#starting.clear()
     unwatchFile(this.#file)
   }
 }

@@ -101,10 +101,10 @@ export class HttpControlPlane implements ControlPlane {
   }
 
   /** Definite replies (2xx, or a 4xx other than 408/429) are returned; failures retried, then thrown. */
-  async #call(name: string, method: 'GET' | 'POST', path: string, signal?: AbortSignal, auth: string = this.#auth): Promise<Reply> {
+  async #call(name: string, method: 'GET' | 'POST', path: string, signal?: AbortSignal, auth: string = this.#auth, tries: number = this.#retry.tries): Promise<Reply> {
     const started = performance.now()
     let lastCause: unknown
-    for (let attempt = 0; attempt < this.#retry.tries; attempt++) {
+    for (let attempt = 0; attempt < tries; attempt++) {
       if (attempt > 0) await sleep(backoffMs(this.#retry, attempt), signal)
       try {
         const reply = await this.#attempt(method, path, auth, signal)
@@ -118,7 +118,7 @@ export class HttpControlPlane implements ControlPlane {
         lastCause = err.cause ?? err
       }
     }
-    this.#onCall?.(name, 'failure', performance.now() - started, this.#retry.tries)
+    this.#onCall?.(name, 'failure', performance.now() - started, tries)
     throw new GatewayError('CONTROL_PLANE_UNAVAILABLE', { cause: lastCause })
   }
 
@@ -202,6 +202,30 @@ export class HttpControlPlane implements ControlPlane {
     const runner = parseJson(rr.body) as { apiUrl?: unknown; apiKey?: unknown } | undefined
     if (typeof runner?.apiUrl !== 'string' || typeof runner.apiKey !== 'string') return null
     return { apiUrl: runner.apiUrl, apiKey: runner.apiKey, snapshotRef: ref }
+  }
+
+  async sandboxState(sandboxId: string, signal?: AbortSignal): Promise<string | null> {
+    const r = await this.#call('sandbox_state', 'GET', `/sandbox/${segment(sandboxId)}`, signal)
+    if (r.status === 404) return null
+    const v = parseJson(r.body) as { state?: unknown } | undefined
+    // Another "no" (401/403) says nothing about the sandbox: not a state to act on.
+    if (r.status >= 300 || typeof v?.state !== 'string') throw new GatewayError('CONTROL_PLANE_UNAVAILABLE', { cause: new Error(`status ${r.status}`) })
+    return v.state
+  }
+
+  async startSandbox(sandboxId: string): Promise<boolean> {
+    try {
+      // One try: a start that timed out may still have been taken, and visitors retry anyway.
+      const r = await this.#call('start_sandbox', 'POST', `/sandbox/${segment(sandboxId)}/start`, undefined, this.#auth, 1)
+      return r.status < 300
+    } catch { return false }
+  }
+
+  async previewWarning(idOrToken: string, port: number | undefined, signal?: AbortSignal): Promise<boolean> {
+    const r = await this.#call('preview_warning', 'GET', `/preview/${segment(idOrToken)}/preview-warning${port === undefined ? '' : `?port=${port}`}`, signal)
+    const v = parseJson(r.body) as { enabled?: unknown } | undefined
+    // Fail safe: only a definite `{"enabled": false}` hides the page.
+    return !(r.status < 300 && v?.enabled === false)
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { isLabelChars } from '../routing/preview-host.js'
 import type { Runner } from './types.js'
+import { SANDBOX_STATES } from '../wake/sandbox-state.js'
 
 /** One sandbox of the embedded registry (`config/sandboxes.json`). */
 export interface RegistrySandbox {
@@ -11,6 +12,10 @@ export interface RegistrySandbox {
   /** Accepted as a user's `Authorization: Bearer` (stand-in for Daytona's user access check). */
   readonly accessTokens: ReadonlySet<string>
   readonly runner: Runner
+  /** Daytona `SandboxState` (default `started`); only a started sandbox has a runner (SPEC §10). */
+  readonly state: string
+  /** SPEC §10 per-sandbox warning (with PREVIEW_WARNING_ENABLED); default true. */
+  readonly previewWarning: boolean
 }
 
 export interface Registry {
@@ -54,6 +59,8 @@ export function parseRegistry(text: string, file: string): Registry {
       if (raw === null || typeof raw !== 'object') { problems.push(`${where}: must be an object`); continue }
       const s = raw as Record<string, unknown>
       if (s.public !== undefined && typeof s.public !== 'boolean') problems.push(`${where}.public: must be true or false`)
+      if (s.previewWarning !== undefined && typeof s.previewWarning !== 'boolean') problems.push(`${where}.previewWarning: must be true or false`)
+      if (s.state !== undefined && (typeof s.state !== 'string' || !SANDBOX_STATES.has(s.state))) problems.push(`${where}.state: must be a sandbox state such as started, stopped, archived, error`)
       const upstreams: Record<string, string> = {}
       if (s.ports !== undefined) {
         if (s.ports === null || typeof s.ports !== 'object') problems.push(`${where}.ports: must map port numbers to upstream URLs`)
@@ -85,6 +92,8 @@ export function parseRegistry(text: string, file: string): Registry {
         previewTokens: new Set(strings(s.previewTokens, `${where}.previewTokens`, problems)),
         accessTokens: new Set(strings(s.accessTokens, `${where}.accessTokens`, problems)),
         runner,
+        state: typeof s.state === 'string' && SANDBOX_STATES.has(s.state) ? s.state : 'started',
+        previewWarning: s.previewWarning !== false,
       })
     }
   }

@@ -56,6 +56,18 @@ export interface ControlPlane {
   oidcSettings(signal?: AbortSignal): Promise<OidcSettings | null>
   /** null: the bearer is not accepted for this sandbox/snapshot, or it has no build. */
   buildLogSource(kind: 'sandbox' | 'snapshot', id: string, bearer: string, signal?: AbortSignal): Promise<BuildLogSource | null>
+  /**
+   * SPEC §10: the sandbox's lifecycle state (Daytona `SandboxState`: `started`, `stopped`, …) from
+   * `GET /sandbox/{id}` with the gateway key; null when the platform does not know the sandbox.
+   */
+  sandboxState(sandboxId: string, signal?: AbortSignal): Promise<string | null>
+  /** SPEC §10 wake on visit: `POST /sandbox/{id}/start`. Detached, tried once; false when refused or failed. Never throws. */
+  startSandbox(sandboxId: string): Promise<boolean>
+  /**
+   * SPEC §10: does this sandbox show the preview warning? `GET /preview/{idOrToken}/preview-warning`,
+   * with `port` when the label is a signed token.
+   */
+  previewWarning(idOrToken: string, port: number | undefined, signal?: AbortSignal): Promise<boolean>
   /** Subscribe to "answers may have changed" (embedded file reloads); returns an unsubscribe. */
   onChange?(listener: (sandboxId: string | null) => void): () => void
   close(): Promise<void>

@@ -26,6 +26,8 @@ export interface ForwardContext {
   readonly response: ResponseHeaderOptions
   /** Connection refused or reset: the runner cache entry is dropped (SPEC §5). */
   readonly onRunnerRefused: (sandboxId: string) => void
+  /** The connection was refused for good: answers in place of the plain 502 (SPEC §10 wake on visit). */
+  readonly onUnreachable?: (req: IncomingMessage, res: ServerResponse, sandboxId: string) => void
   /** Counts bytes moved, for the last-activity heartbeat of long responses. */
   readonly onStreamOpen?: (stream: HttpExchange) => void
   readonly onStreamClose?: (stream: HttpExchange) => void
@@ -203,8 +205,9 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     else if (RESET_ERRORS.has(code)) { kind = 'reset'; gw = 'UPSTREAM_UNREACHABLE' }
     else { kind = 'other'; gw = 'UPSTREAM_UNREACHABLE' }
     this.#forwarder.onUpstreamError?.(kind)
-    sendError(this.#req, res, gw)
     this.#finish()
+    if (kind === 'connect' && this.#ctx.onUnreachable !== undefined) this.#ctx.onUnreachable(this.#req, res, this.sandboxId)
+    else sendError(this.#req, res, gw)
   }
 
   /** Retry only when no byte of the request can have reached the app, or it is idempotent with no body. */

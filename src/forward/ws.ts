@@ -3,6 +3,7 @@ import { connect as tlsConnect } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { sendRawError } from '../listener/respond.js'
 import type { LiveStream } from '../resolve/activity.js'
+import { ERRORS, type GatewayErrorCode } from '../errors.js'
 
 /** Where an upgrade goes: the runner origin and the raw request target. */
 export interface UpgradeTarget {
@@ -13,6 +14,8 @@ export interface UpgradeTarget {
 export interface UpgradeContext {
   readonly sandboxId: string
   readonly onRunnerRefused: (sandboxId: string) => void
+  /** Connection refused: the refusal to send in place of the plain 502 (SPEC §10), never a redirect. */
+  readonly onUnreachable?: (client: Duplex, sandboxId: string) => Promise<{ code: GatewayErrorCode; extra: string }>
   readonly onOpen?: (tunnel: WsTunnel) => void
   readonly onClose?: (tunnel: WsTunnel) => void
   /** Called exactly once however the tunnel ends (connect failure included). */
@@ -115,9 +118,17 @@ export class WsTunnel implements LiveStream {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ECONNREFUSED' || code === 'ECONNRESET') this.#ctx.onRunnerRefused(this.sandboxId)
     this.#ctx.onUpstreamError?.(code === 'ECONNRESET' ? 'reset' : 'connect')
-    this.#ctx.onResult?.(502)
     this.#upstream.destroy()
-    sendRawError(this.#client as Socket, 'UPSTREAM_UNREACHABLE')
+    const client = this.#client as Socket
+    if (code === 'ECONNREFUSED' && this.#ctx.onUnreachable !== undefined) {
+      this.#ctx.onUnreachable(client, this.sandboxId).then(
+        (a) => { this.#ctx.onResult?.(ERRORS[a.code].status); sendRawError(client, a.code, undefined, a.extra); this.#finally() },
+        () => { this.#ctx.onResult?.(502); sendRawError(client, 'UPSTREAM_UNREACHABLE'); this.#finally() },
+      )
+      return
+    }
+    this.#ctx.onResult?.(502)
+    sendRawError(client, 'UPSTREAM_UNREACHABLE')
     this.#finally()
   }
 

@@ -26,6 +26,7 @@ import { Accounting, type UpgradeRecord } from './accounting.js'
 import type { LoadShedder, SandboxLimiter } from './limits.js'
 import { isNavigation, sendError, sendJson, sendRawError, sendRedirect } from './respond.js'
 import { WEBHOOK_PATH, type WebhookRoute } from '../routes/webhooks.js'
+import type { SandboxWake } from '../wake/sandbox-wake.js'
 
 export interface RequestFlowDeps {
   readonly config: Config
@@ -48,6 +49,8 @@ export interface RequestFlowDeps {
   readonly webhooks: WebhookRoute | null
   readonly signedFiles: SignedFileUrls
   readonly sandboxLookup: SandboxLookup
+  /** SPEC §10: what to answer when a sandbox has no runner or its runner refuses (wake on visit). */
+  readonly wake: SandboxWake
 }
 
 /** What a request is after routing: a preview, the toolbox route, or already answered. */
@@ -248,15 +251,23 @@ export class RequestFlow {
     if (decision.verdict !== 'allow') return this.#refuseAuth(req, res, decision, r)
 
     if (rec !== undefined) rec.sandboxId = decision.sandboxId
-    const runner = await this.#runner(decision.sandboxId, res)
+    let runner = await this.#runner(decision.sandboxId, res)
     if (res.destroyed) return
-    if (runner === null) return sendError(req, res, 'SANDBOX_NOT_STARTED')
+    if (runner === null) {
+      const w = await this.#d.wake.afterNoRunner(decision.sandboxId, res)
+      if (res.destroyed) return
+      if ('answer' in w) return this.#d.wake.respond(req, res, w.answer)
+      runner = w.runner
+    }
     if ('refuse' in runner) return sendError(req, res, runner.refuse)
     const b = upstreamFor(runner, decision.sandboxId, r.toolbox ? 'toolbox' : r.port)
     if (b === null) return sendError(req, res, 'UPSTREAM_UNREACHABLE')
 
     if (this.#d.warning !== null && !r.toolbox && !isReservedPort(r.port) && this.#d.warning.shouldShow(req)) {
-      return this.#d.warning.render(res, r.host, `${this.#proto}://${r.host}${r.path}${r.target.hasQuery ? `?${r.target.query}` : ''}`)
+      // SPEC §10: per sandbox; a signed-token label is asked with its port.
+      const show = await this.#d.warning.enabledFor(r.label, decision.sandboxId === r.label ? undefined : r.port, res)
+      if (res.destroyed) return
+      if (show) return this.#d.warning.render(res, r.host, `${this.#proto}://${r.host}${r.path}${r.target.hasQuery ? `?${r.target.query}` : ''}`)
     }
     if (header(req, 'x-daytona-skip-last-activity-update') !== 'true') this.#d.activity.touch(decision.sandboxId)
 
@@ -281,6 +292,7 @@ export class RequestFlow {
       record: rec,
       response: { cors, setCookie: decision.setCookie, locationPrefix: r.toolbox ? `/toolbox/${decision.sandboxId}` : undefined, status: 0 },
       onRunnerRefused: this.#dropRunner,
+      onUnreachable: this.#wakeAfterRefused,
       onStreamOpen: this.#streamOpen,
       onStreamClose: this.#streamClose,
     }
@@ -288,6 +300,11 @@ export class RequestFlow {
   }
 
   #dropRunner = (id: string): void => this.#d.resolver.dropRunner(id)
+  #wakeAfterRefused = (req: IncomingMessage, res: ServerResponse, id: string): void => {
+    this.#d.wake.afterRefused(id, res).then((code) => { if (!res.destroyed) this.#d.wake.respond(req, res, code) }, () => res.destroy())
+  }
+  #wakeAfterRefusedUpgrade = (socket: Duplex, id: string): Promise<{ code: GatewayErrorCode; extra: string }> =>
+    this.#d.wake.afterRefused(id, socket).then((code) => ({ code, extra: this.#d.wake.upgradeHeaders(code) }))
   #releaseTunnel = (t: WsTunnel): void => this.#d.limiter.release(t.sandboxId)
   #upstreamError = (kind: UpstreamErrorKind): void => this.#d.http.onUpstreamError?.(kind)
   #streamOpen = (s: { sandboxId: string; bytesMoved(): number }): void => this.#d.activity.open(s)
@@ -419,9 +436,15 @@ export class RequestFlow {
     if (decision.verdict === 'deny') return this.#refuseUpgrade(u, s, 'UNAUTHORIZED')
 
     u.sandboxId = decision.sandboxId
-    const runner = await this.#runner(decision.sandboxId, socket)
+    let runner = await this.#runner(decision.sandboxId, socket)
     if (socket.destroyed) return
-    if (runner === null) return this.#refuseUpgrade(u, s, 'SANDBOX_NOT_STARTED')
+    if (runner === null) {
+      // SPEC §10: a WebSocket is told 503 (starting, stopped…), never redirected to a page.
+      const w = await this.#d.wake.afterNoRunner(decision.sandboxId, socket)
+      if (socket.destroyed) return
+      if ('answer' in w) return this.#refuseUpgrade(u, s, w.answer, undefined, this.#d.wake.upgradeHeaders(w.answer))
+      runner = w.runner
+    }
     if ('refuse' in runner) return this.#refuseUpgrade(u, s, runner.refuse)
     const b = upstreamFor(runner, decision.sandboxId, r.toolbox ? 'toolbox' : r.port)
     if (b === null) return this.#refuseUpgrade(u, s, 'UPSTREAM_UNREACHABLE')
@@ -439,6 +462,7 @@ export class RequestFlow {
     new WsTunnel(socket, head, { origin: b.origin, path: this.#upstreamPath(b, r, c) }, headers, req.method ?? 'GET', {
       sandboxId: decision.sandboxId,
       onRunnerRefused: this.#dropRunner,
+      onUnreachable: this.#wakeAfterRefusedUpgrade,
       onOpen: this.#d.onTunnelOpen,
       onClose: this.#d.onTunnelClose,
       onFinally: this.#releaseTunnel,

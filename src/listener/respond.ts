@@ -45,6 +45,10 @@ const TITLES: Partial<Record<GatewayErrorCode, string>> = {
   CONTROL_PLANE_UNAVAILABLE: 'The platform is unavailable',
   OVERLOADED: 'Too busy right now',
   SANDBOX_NOT_STARTED: 'The sandbox is not running',
+  SANDBOX_STARTING: 'The sandbox is starting',
+  SANDBOX_STOPPED: 'The sandbox is stopped',
+  SANDBOX_ERROR: 'The sandbox is in an error state',
+  SANDBOX_BUILD_FAILED: 'The sandbox failed to build',
   SANDBOX_NOT_FOUND: 'No such sandbox',
 }
 
@@ -58,6 +62,11 @@ const HINTS: Partial<Record<GatewayErrorCode, string>> = {
   CONTROL_PLANE_UNAVAILABLE: 'Reload in a moment.',
   OVERLOADED: 'Reload in a moment.',
   SANDBOX_NOT_STARTED: 'Start the sandbox, then reload.',
+  SANDBOX_STARTING: 'Reload in a few seconds.',
+  SANDBOX_STOPPED: 'Its owner can start it from the dashboard, the CLI or the SDK; then reload.',
+  SANDBOX_ERROR: 'Its owner can look at the error in the dashboard and recover or recreate the sandbox.',
+  SANDBOX_BUILD_FAILED: 'Its owner can read the build logs, fix the image and create the sandbox again.',
+  SANDBOX_NOT_FOUND: 'It may have been deleted; ask whoever shared the link.',
 }
 
 const PAGE_STYLE = 'body{font:16px/1.55 system-ui,-apple-system,Segoe UI,sans-serif;max-width:34rem;margin:12vh auto;padding:0 1.25rem;color:#1f2328;background:#fff}h1{font-size:1.35rem;margin:0 0 .75rem}p{margin:.5rem 0}.hint{background:#f6f8fa;border-left:3px solid #1f6feb;padding:.6rem .8rem;border-radius:4px}footer{margin-top:2rem;color:#57606a;font-size:.85rem}code{font-family:ui-monospace,monospace;background:#eff1f3;padding:.05em .35em;border-radius:4px}'

@@ -3,6 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { WARNING_COOKIE, findCookie, serializeCookie } from '../auth/cookies.js'
 import { resolveLikeBrowser, sameOriginLocation } from '../routing/redirect.js'
 import { escapeHtml, isNavigation, sendError } from './respond.js'
+import type { ControlPlane } from '../control-plane/types.js'
+import { AnswerCache, type CacheResult, type Waiter } from '../resolve/cache.js'
+import { TTL, hashToken } from '../resolve/resolver.js'
 
 /** SPEC §6 preview warning: the accept route (on the preview host) and the accept cookie. */
 export const ACCEPT_PATH = '/accept-daytona-preview-warning'
@@ -16,6 +19,10 @@ const CSP = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; form-action '
 export interface WarningOptions {
   readonly protocol: 'http' | 'https'
   readonly cookieDomain: string | undefined
+  /** SPEC §10: asked per sandbox whether the page applies (cached like the public flag). */
+  readonly controlPlane: ControlPlane
+  readonly maxEntries: number
+  readonly onLookup?: (cache: string, result: CacheResult) => void
 }
 
 /**
@@ -24,9 +31,25 @@ export interface WarningOptions {
  */
 export class PreviewWarning {
   #o: WarningOptions
+  readonly flags: AnswerCache<boolean>
 
   constructor(o: WarningOptions) {
     this.#o = o
+    this.flags = new AnswerCache<boolean>({ name: 'preview_warning', max: o.maxEntries, ttlMs: () => TTL.publicFlag, ...(o.onLookup ? { onLookup: o.onLookup } : {}) })
+    o.controlPlane.onChange?.(() => this.flags.clear())
+  }
+
+  /**
+   * SPEC §10: does this sandbox show the page? `port` only for a signed-token label (keys hold its
+   * hash). Any failure shows it (fail safe).
+   */
+  async enabledFor(label: string, port: number | undefined, waiter: Waiter): Promise<boolean> {
+    const key = port === undefined ? label : `${port}\0${hashToken(label)}`
+    try {
+      return await this.flags.get(key, (s) => this.#o.controlPlane.previewWarning(label, port, s), waiter)
+    } catch {
+      return true
+    }
   }
 
   shouldShow(req: IncomingMessage): boolean {

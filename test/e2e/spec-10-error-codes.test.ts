@@ -78,7 +78,7 @@ describe('SPEC §10 daytonaCode through the real @daytonaio/sdk 0.218', () => {
 
   test('the sandbox is gone → 404 SANDBOX_NOT_FOUND (DaytonaNotFoundError); no bearer stays 401', T, async () => {
     const sbx = s.sandbox({ prefix: 'gone' })
-    await expectSdkError(sbx, () => { s.cp.sandboxes.delete(sbx.id) }, { status: 404, code: 'SANDBOX_NOT_FOUND', daytonaCode: 'SANDBOX_NOT_FOUND', errorClass: DaytonaNotFoundError, words: /no such sandbox/i })
+    await expectSdkError(sbx, () => { s.cp.sandboxes.delete(sbx.id) }, { status: 404, code: 'SANDBOX_NOT_FOUND', daytonaCode: 'SANDBOX_NOT_FOUND', errorClass: DaytonaNotFoundError, words: /does not exist/i })
     assertGatewayError(await s.send(DOMAIN, `/toolbox/${sbx.id}/user-home-dir`), 401, 'UNAUTHORIZED')
   })
 

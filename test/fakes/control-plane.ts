@@ -10,6 +10,8 @@
  * GET /sandbox/{id} and GET /snapshots/{id} (user's bearer), GET /runners/{runnerId}/full.
  * SPEC §10 signed file URLs: GET /preview/{id}/signing-key (API key); for the SDK (user's bearer):
  * GET /sandbox/{id}/signing-key, POST /sandbox/{id}/signing-key/rotate, GET /sandbox/{id}/toolbox-proxy-url.
+ * SPEC §10: GET /preview/{idOrToken}/preview-warning[?port=], GET /sandbox/{id} with the API key
+ * (its state), POST /sandbox/{id}/start (starting, then started after `startDelayMs`).
  */
 import http from 'node:http'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
@@ -37,6 +39,14 @@ export interface FakeSandbox {
   buildInfo: { snapshotRef: string } | null
   /** SPEC §10: the key signed file URLs are signed with (rotated by rotateSigningKey). */
   signingKey: string
+  /** Daytona `SandboxState` (SPEC §10); `started` unless told. */
+  state: string
+  /** Answer of `/preview/{id}/preview-warning` (SPEC §10). */
+  previewWarning: boolean
+  /** How long a start takes: `starting`, then `started` with `runnerWhenStarted`. */
+  startDelayMs: number
+  /** The runner a start puts the sandbox on (stopSandbox keeps the old one here). */
+  runnerWhenStarted: RunnerInfo | null
 }
 
 export interface SandboxInit {
@@ -45,6 +55,8 @@ export interface SandboxInit {
   readonly bearers?: readonly string[]
   readonly runner?: RunnerInfo | null
   readonly buildInfo?: { snapshotRef: string } | null
+  readonly state?: string
+  readonly previewWarning?: boolean
 }
 
 export interface SignedTokenInfo {
@@ -169,6 +181,10 @@ export class FakeControlPlane {
       runner: init.runner ?? null,
       buildInfo: init.buildInfo ?? null,
       signingKey: newSigningKey(),
+      state: init.state ?? 'started',
+      previewWarning: init.previewWarning ?? true,
+      startDelayMs: 0,
+      runnerWhenStarted: init.runner ?? null,
     }
     this.sandboxes.set(id, sbx)
     if (sbx.runner !== null) this.runners.set(sbx.runner.id, sbx.runner)
@@ -214,6 +230,26 @@ export class FakeControlPlane {
   setRunner(id: string, runner: RunnerInfo | null): void {
     this.sandbox(id).runner = runner
     if (runner !== null) this.runners.set(runner.id, runner)
+  }
+
+  /** Stops the sandbox like the platform: no runner, state `stopped` (or `archived`); a start brings the runner back. */
+  stopSandbox(id: string, state: 'stopped' | 'archived' = 'stopped'): void {
+    const s = this.sandbox(id)
+    if (s.runner !== null) s.runnerWhenStarted = s.runner
+    s.runner = null
+    s.state = state
+  }
+
+  /** Ends a start now (a test that set a long `startDelayMs`): the runner comes back, state `started`. */
+  finishStart(id: string): void {
+    const s = this.sandbox(id)
+    this.setRunner(id, s.runnerWhenStarted)
+    s.state = 'started'
+  }
+
+  /** POST /sandbox/{id}/start calls so far (SPEC §10: one per sandbox however many visitors). */
+  startCalls(id: string): number {
+    return this.calls(`/sandbox/${id}/start`, 'POST').length
   }
 
   addSignedToken(token: string, info: { sandboxId: string; port: number; expired?: boolean; revoked?: boolean }): SignedTokenInfo {
@@ -427,6 +463,17 @@ export class FakeControlPlane {
         const s = this.sandboxes.get(seg[1] ?? '')
         return s === undefined ? NOT_FOUND : { status: 200, body: s.signingKey }
       }
+      // GET /preview/{idOrToken}/preview-warning[?port={port}] (SPEC §10)
+      if (seg.length === 3 && seg[2] === 'preview-warning') {
+        if (!this.#hasApiKey(req)) return unauthorized
+        let s = this.sandboxes.get(seg[1] ?? '')
+        if (s === undefined) {
+          const t = this.signedTokens.get(seg[1] ?? '')
+          const port = new URLSearchParams(record.url.slice(record.path.length + 1)).get('port')
+          if (t !== undefined && !t.revoked && String(t.port) === port) s = this.sandboxes.get(t.sandboxId)
+        }
+        return s === undefined ? NOT_FOUND : { status: 200, body: { enabled: s.previewWarning } }
+      }
       // GET /preview/{signedToken}/{port}/sandbox-id
       if (seg.length === 4 && seg[3] === 'sandbox-id') {
         if (!this.#hasApiKey(req)) return unauthorized
@@ -472,6 +519,31 @@ export class FakeControlPlane {
         if (method === 'POST' && seg.length === 4 && seg[3] === 'rotate') return { status: 200, body: this.rotateSigningKey(s.id) }
         return NOT_FOUND
       }
+      // GET /sandbox/{id} with the API key: the gateway asks for the state (SPEC §10)
+      if (method === 'GET' && seg.length === 2 && this.#hasApiKey(req)) {
+        const s = this.sandboxes.get(seg[1] ?? '')
+        return s === undefined ? NOT_FOUND : { status: 200, body: { id: s.id, state: s.state, runnerId: s.runner?.id } }
+      }
+      // POST /sandbox/{id}/start (SPEC §10 wake on visit)
+      if (method === 'POST' && seg.length === 3 && seg[2] === 'start') {
+        if (!this.#hasApiKey(req)) return unauthorized
+        const s = this.sandboxes.get(seg[1] ?? '')
+        if (s === undefined) return NOT_FOUND
+        if (s.state === 'started' || s.state === 'starting') return { status: 200, body: { id: s.id, state: s.state } }
+        if (s.state !== 'stopped' && s.state !== 'archived') return { status: 400, body: { statusCode: 400, message: `Sandbox is ${s.state}`, error: 'Bad Request' } }
+        s.state = 'starting'
+        const started = (): void => {
+          if (s.state !== 'starting') return
+          this.setRunner(s.id, s.runnerWhenStarted)
+          s.state = 'started'
+        }
+        if (s.startDelayMs <= 0) started()
+        else {
+          const t = setTimeout(() => { this.#timers.delete(t); started() }, s.startDelayMs)
+          this.#timers.add(t)
+        }
+        return { status: 200, body: { id: s.id, state: s.state } }
+      }
       // GET /sandbox/{id} with the user's bearer
       if (method === 'GET' && seg.length === 2) {
         const bearer = this.#userBearer(req)
@@ -508,6 +580,9 @@ function endpointOf(method: string, path: string): string {
   if (seg[1] === 'runners' && seg[2] === 'by-sandbox') return 'runner'
   if (method === 'POST' && seg[1] === 'sandbox' && seg[3] === 'last-activity') return 'last-activity'
   if (path === '/config') return 'config'
+  if (seg[1] === 'preview' && seg.length === 4 && seg[3] === 'preview-warning') return 'preview-warning'
+  if (method === 'GET' && seg[1] === 'sandbox' && seg.length === 3) return 'sandbox'
+  if (method === 'POST' && seg[1] === 'sandbox' && seg[3] === 'start') return 'start'
   return 'other'
 }
 

@@ -80,6 +80,8 @@ export function addTestSandbox(cp: FakeControlPlane, runnerInfo: RunnerInfo, ini
     bearers: [bearer, ...(init.bearers ?? [])],
     runner: init.runner === undefined ? runnerInfo : init.runner,
     buildInfo: init.buildInfo ?? null,
+    ...(init.state === undefined ? {} : { state: init.state }),
+    ...(init.previewWarning === undefined ? {} : { previewWarning: init.previewWarning }),
   })
   return { id, token, bearer, state }
 }

@@ -19,6 +19,9 @@ function fakeCp(overrides: Partial<ControlPlane> = {}): ControlPlane & { calls: 
     buildLogSource: async () => null,
     signingKey: async () => null,
     sandboxForUser: async () => 'refused',
+    sandboxState: async () => 'started',
+    startSandbox: async () => true,
+    previewWarning: async () => true,
     close: async () => undefined,
     ...overrides,
   }
