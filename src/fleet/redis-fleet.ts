@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache'
 import type { Runner } from '../control-plane/types.js'
 import type { Logger } from '../log.js'
-import type { SharedTier } from '../resolve/cache.js'
+import type { SharedTiers } from '../resolve/resolver.js'
 import { AUTH_INDEX_PREFIX, PUBLIC_PREFIX, RUNNER_PREFIX, bearerCodec, previewTokenCodec, publicFlagCodec, runnerCodec, signedTokenCodec } from './answer-codecs.js'
 import { FillNotices } from './fill-notices.js'
 import type { FleetHooks } from './hooks.js'
@@ -11,14 +11,6 @@ import { FILLED_CHANNEL, SharedAnswers, type SharedResult } from './shared-answe
 /** Channel carrying sandbox ids whose cached answers every replica must drop. */
 export const INVALIDATE_CHANNEL = 'pgw:invalidate'
 
-/** The Redis tier of each resolver cache (SPEC §9). */
-export interface SharedTiers {
-  readonly publicFlags: SharedTier<boolean>
-  readonly tokens: SharedTier<boolean>
-  readonly access: SharedTier<boolean>
-  readonly signedTokens: SharedTier<string | null>
-  readonly runners: SharedTier<Runner | null>
-}
 
 export interface RedisFleetOptions {
   readonly settings: RedisSettings

@@ -62,7 +62,7 @@ export class Metrics {
     this.controlPlaneCalls = new Counter({ name: 'gateway_control_plane_calls_total', help: 'Control-plane calls by call and outcome (ok, no, failure).', labelNames: ['call', 'outcome'], registers })
     this.controlPlaneDuration = new Histogram({ name: 'gateway_control_plane_call_duration_seconds', help: 'Control-plane call duration including retries.', labelNames: ['call'], buckets: DURATION_BUCKETS, registers })
     this.controlPlaneRetries = new Counter({ name: 'gateway_control_plane_retries_total', help: 'Control-plane retries (tries beyond the first).', labelNames: ['call'], registers })
-    this.cacheLookups = new TalliedCounter({ name: 'gateway_cache_lookups_total', help: 'Cache lookups by cache and result (hit, miss, stale, coalesced).', labelNames: ['cache', 'result'], registers })
+    this.cacheLookups = new TalliedCounter({ name: 'gateway_cache_lookups_total', help: 'Cache lookups by cache and result (hit, miss, stale, coalesced).', labelNames: ['cache', 'result'], registers, siblings: { label: 'result', values: ['hit', 'miss', 'stale', 'coalesced'] } })
     new Gauge({
       name: 'gateway_cache_entries', help: 'Entries held by each cache.', labelNames: ['cache'], registers,
       collect() { for (const [cache, n] of Object.entries(options.cacheSizes())) this.set({ cache }, n) },

@@ -56,28 +56,47 @@ class LabelTree<L extends string, E> {
 interface CountEntry<L extends string> {
   readonly labels: LabelValues<L>
   n: number
+  /** Already handed to prom-client (a series exists, even at 0). */
+  shown: boolean
 }
 
 export class TalliedCounter<L extends string = never> {
   readonly #counter: Counter<L>
   readonly #pending: LabelTree<L, CountEntry<L>>
 
-  constructor(config: MetricConfig<L>) {
+  readonly #siblings: { readonly label: L; readonly values: readonly string[] } | undefined
+
+  /**
+   * `siblings`: when a label set first appears, its siblings over this label's bounded values are
+   * exposed too, at 0 (Prometheus practice: a series exists before its first event, so the set of
+   * series does not grow with traffic).
+   */
+  constructor(config: MetricConfig<L> & { readonly siblings?: { readonly label: L; readonly values: readonly string[] } }) {
     const names = config.labelNames ?? []
-    this.#pending = new LabelTree(names, (labels) => ({ labels: { ...labels }, n: 0 }))
+    this.#siblings = config.siblings
+    this.#pending = new LabelTree(names, (labels) => ({ labels: { ...labels }, n: 0, shown: false }))
     const flush = (): void => this.#flush()
-    this.#counter = new Counter<L>({ ...config, labelNames: names, collect: flush })
+    const { siblings: _unused, ...counterConfig } = config
+    void _unused
+    this.#counter = new Counter<L>({ ...counterConfig, labelNames: names, collect: flush })
   }
 
   inc(labels?: LabelValues<L>, n = 1): void {
-    this.#pending.get(labels ?? {}).n += n
+    const tree = this.#pending
+    const before = tree.entries.length
+    tree.get(labels ?? {}).n += n
+    const sib = this.#siblings
+    if (sib !== undefined && tree.entries.length !== before && labels !== undefined) {
+      for (const v of sib.values) tree.get({ ...labels, [sib.label]: v })
+    }
   }
 
   #flush(): void {
     for (const e of this.#pending.entries) {
-      if (e.n === 0) continue
+      if (e.n === 0 && e.shown) continue
       this.#counter.inc(e.labels, e.n)
       e.n = 0
+      e.shown = true
     }
   }
 }

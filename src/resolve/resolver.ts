@@ -29,13 +29,16 @@ export interface ResolverOptions {
   readonly now?: () => number
   readonly onLookup?: (cache: string, result: CacheResult) => void
   /** Redis tiers under the in-memory caches (SPEC §9); absent without REDIS_HOST. */
-  readonly shared?: {
-    readonly publicFlags: SharedTier<boolean>
-    readonly tokens: SharedTier<boolean>
-    readonly access: SharedTier<boolean>
-    readonly signedTokens: SharedTier<string | null>
-    readonly runners: SharedTier<Runner | null>
-  }
+  readonly shared?: SharedTiers
+}
+
+/** The Redis tier of each resolver cache (SPEC §9). */
+export interface SharedTiers {
+  readonly publicFlags: SharedTier<boolean>
+  readonly tokens: SharedTier<boolean>
+  readonly access: SharedTier<boolean>
+  readonly signedTokens: SharedTier<string | null>
+  readonly runners: SharedTier<Runner | null>
 }
 
 /**
