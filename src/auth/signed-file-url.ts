@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import { isGatewayError } from '../errors.js'
 import type { ControlPlane } from '../control-plane/types.js'
 import { AnswerCache, type CacheResult, type Waiter } from '../resolve/cache.js'
+import { removeQueryParam } from '../routing/request-target.js'
 import type { AuthDecision } from './chain.js'
 
 /**
@@ -74,14 +75,7 @@ function decodeStrict(v: string): string | null {
 
 /** The query without `signature` and `expires`; every other byte kept (SPEC §10: `path` stays). */
 export function stripSignedParams(query: string): string {
-  const kept: string[] = []
-  for (const part of query.split('&')) {
-    const eq = part.indexOf('=')
-    const name = eq === -1 ? part : part.slice(0, eq)
-    if (name === SIGNED_PARAMS.signature || name === SIGNED_PARAMS.expires) continue
-    kept.push(part)
-  }
-  return kept.join('&')
+  return removeQueryParam(removeQueryParam(query, SIGNED_PARAMS.signature), SIGNED_PARAMS.expires)
 }
 
 export function computeFileUrlSignature(key: string, method: 'GET' | 'POST', path: string, expires: string): string {

@@ -1,9 +1,10 @@
 import cluster, { type Worker } from 'node:cluster'
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'
 import type { Config } from '../config/load.js'
 import { LocalFleet } from '../fleet/hooks.js'
 import type { Logger } from '../log.js'
+import { createMetricsServer } from '../metrics/metrics.js'
 import { asToPrimary, type ToWorker } from './messages.js'
 
 /** Crash loops: a worker that dies again soon after a restart waits longer (capped). */
@@ -155,13 +156,7 @@ export function runPrimary(config: Config, log: Logger): void {
   })
 
   if (config.metricsPort !== undefined) {
-    const server = createServer((req, res) => {
-      if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) { res.writeHead(404).end(); return }
-      Promise.all([podMetrics(), registry.metrics()]).then(
-        ([pod, own]) => { res.writeHead(200, { 'Content-Type': registry.contentType }); res.end(pod + own) },
-        () => { res.writeHead(500).end() },
-      )
-    })
+    const server = createMetricsServer(() => Promise.all([podMetrics(), registry.metrics()]).then(([pod, own]) => pod + own), registry.contentType)
     server.once('error', (err: NodeJS.ErrnoException) => {
       process.stderr.write(`start-up error: cannot listen on ${config.metricsBind}:${config.metricsPort} for metrics (${err.code ?? err.message})\n`)
       for (const w of workers()) w.process.kill('SIGKILL')

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { WARNING_COOKIE, findCookie, serializeCookie } from '../auth/cookies.js'
 import { resolveLikeBrowser, sameOriginLocation } from '../routing/redirect.js'
-import { escapeHtml, isNavigation, sendError } from './respond.js'
+import { discardBody, escapeHtml, isNavigation, sendError } from './respond.js'
 import type { ControlPlane } from '../control-plane/types.js'
 import { AnswerCache, type CacheResult, type Waiter } from '../resolve/cache.js'
 import { TTL, hashToken } from '../resolve/resolver.js'
@@ -102,6 +102,6 @@ export class PreviewWarning {
       'Content-Length': 0,
     })
     res.end()
-    if (!req.complete) req.resume()
+    discardBody(req)
   }
 }

@@ -83,16 +83,24 @@ export class Metrics {
 
   /** GET /metrics on its own port (never the public one). */
   listen(port: number, host: string): Promise<Server> {
-    const server = createServer((req, res) => {
-      if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) { res.writeHead(404).end(); return }
-      this.registry.metrics().then(
-        (text) => { res.writeHead(200, { 'Content-Type': this.registry.contentType }); res.end(text) },
-        () => { res.writeHead(500).end() },
-      )
-    })
+    const server = createMetricsServer(() => this.registry.metrics(), this.registry.contentType)
     return new Promise((resolve, reject) => {
       server.once('error', reject)
       server.listen(port, host, () => { server.off('error', reject); resolve(server) })
     })
   }
+}
+
+/**
+ * The metrics listener's one route, `GET|HEAD /metrics` (404 for anything else, 500 when the
+ * exposition fails). `render` gives the text: this process's registry, or the pod's aggregate.
+ */
+export function createMetricsServer(render: () => Promise<string>, contentType: string): Server {
+  return createServer((req, res) => {
+    if (req.url !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) { res.writeHead(404).end(); return }
+    render().then(
+      (text) => { res.writeHead(200, { 'Content-Type': contentType }); res.end(text) },
+      () => { res.writeHead(500).end() },
+    )
+  })
 }
