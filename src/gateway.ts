@@ -13,18 +13,23 @@ import { startDemoApp } from './demo/app.js'
 import { HttpForwarder } from './forward/http.js'
 import type { WsTunnel } from './forward/ws.js'
 import { Accounting } from './listener/accounting.js'
-import { LoadShedder, SandboxLimiter } from './listener/limits.js'
+import { Admission } from './admission/admission.js'
+import { CorsPolicy } from './admission/cors.js'
+import { LoadShedder, SandboxLimiter } from './admission/limits.js'
+import { Unauthorized } from './admission/unauthorized.js'
+import { PreviewWarning } from './admission/warning-page.js'
+import { TrustedProxies } from './forward/trusted-proxies.js'
 import { RequestFlow } from './listener/request-flow.js'
 import { SignedFileUrls } from './auth/signed-file-url.js'
 import { SandboxLookup } from './resolve/sandbox-lookup.js'
 import { createListener } from './listener/server.js'
-import { PreviewWarning } from './listener/warning-page.js'
 import type { Logger } from './log.js'
 import { Metrics } from './metrics/metrics.js'
 import { ActivityTracker } from './resolve/activity.js'
 import { Resolver } from './resolve/resolver.js'
 import { LocalFleet, type FleetHooks } from './fleet/hooks.js'
 import { RedisFleet } from './fleet/redis-fleet.js'
+import { routeTable } from './routes/table.js'
 import { WebhookRoute } from './routes/webhooks.js'
 import { SandboxWake } from './wake/sandbox-wake.js'
 
@@ -138,7 +143,7 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
   const oidc = new OidcLogin({ config, controlPlane, secret: config.sessionSecret, fleet })
   const onLookup = (cache: string, result: 'hit' | 'miss' | 'stale' | 'coalesced'): void => { m.cacheLookups.inc({ cache, result }) }
   const warning = config.previewWarning
-    ? new PreviewWarning({ protocol: config.protocol, cookieDomain: config.cookieDomain, controlPlane, maxEntries: config.cacheMaxEntries, onLookup })
+    ? new PreviewWarning({ controlPlane, maxEntries: config.cacheMaxEntries, onLookup })
     : null
   const wake = new SandboxWake({ controlPlane, resolver, fleet, enabled: config.wakeOnRequest, maxEntries: config.cacheMaxEntries, log, onLookup })
   const http = new HttpForwarder({
@@ -156,33 +161,59 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
   const shedder = new LoadShedder(config.overloadLagMs)
   let ready = true
 
-  const flow = new RequestFlow({
-    config,
-    oidc,
-    sessions,
-    warning,
-    version: VERSION,
-    controlPlane,
-    resolver,
+  const trusted = new TrustedProxies(config.trustedProxies)
+  const admission = new Admission({
+    protocol: config.protocol,
     auth,
-    http,
-    activity,
-    accounting,
-    shedder,
-    limiter: new SandboxLimiter(config.maxConnectionsPerSandbox),
-    onOverload: () => m.overloaded.inc(),
-    isReady: () => ready,
-    onTunnelOpen: (t) => { tunnels.add(t); activity.open(t); m.websocketsTotal.inc() },
-    onTunnelClose: (t) => { tunnels.delete(t); activity.close(t) },
-    webhooks,
+    resolver,
     signedFiles: new SignedFileUrls({
       controlPlane,
       maxEntries: config.cacheMaxEntries,
-      onLookup: (cache, result) => m.cacheLookups.inc({ cache, result }),
+      onLookup,
       onDecision: (method, result) => m.authDecisions.inc({ method, result }),
     }),
-    sandboxLookup: new SandboxLookup({ controlPlane, maxEntries: config.cacheMaxEntries, onLookup: (cache, result) => m.cacheLookups.inc({ cache, result }) }),
+    unauthorized: new Unauthorized({
+      domains: config.domains,
+      protocol: config.protocol,
+      publicPort: config.publicPort,
+      oidc,
+      resolver,
+      sandboxLookup: new SandboxLookup({ controlPlane, maxEntries: config.cacheMaxEntries, onLookup }),
+    }),
     wake,
+    warning,
+    activity,
+    shedder,
+    limiter: new SandboxLimiter(config.maxConnectionsPerSandbox),
+    onOverload: () => m.overloaded.inc(),
+    cors: new CorsPolicy(config.corsAllowedOrigins, config.domains),
+    trusted,
+  })
+  const flow = new RequestFlow({
+    domains: config.domains,
+    toolboxOnly: config.toolboxOnly,
+    routes: routeTable({
+      version: VERSION,
+      isReady: () => ready,
+      oidc,
+      sessions,
+      sessionTtlSec: config.sessionTtlSec,
+      protocol: config.protocol,
+      cookieDomain: config.cookieDomain,
+      previewWarning: warning !== null,
+      webhooks,
+      controlPlane,
+      http,
+      trusted,
+    }),
+    admission,
+    http,
+    warning,
+    activity,
+    accounting,
+    onTunnelOpen: (t) => { tunnels.add(t); activity.open(t); m.websocketsTotal.inc() },
+    onTunnelClose: (t) => { tunnels.delete(t); activity.close(t) },
+    onUpstreamError: (kind) => m.upstreamErrors.inc({ kind }),
   })
   const server = createListener({
     tls: config.tls,

@@ -1,13 +1,10 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ControlPlane, Runner } from '../control-plane/types.js'
-import { ERRORS, type GatewayErrorCode } from '../errors.js'
+import type { GatewayErrorCode } from '../errors.js'
 import type { FleetHooks } from '../fleet/hooks.js'
-import { isNavigation, sendError } from '../listener/respond.js'
 import type { Logger } from '../log.js'
 import { AnswerCache, type CacheResult, type Waiter } from '../resolve/cache.js'
 import type { Resolver } from '../resolve/resolver.js'
 import { meaningOf } from './sandbox-state.js'
-import { RETRY_AFTER_SEC, sendStartingPage } from './starting-page.js'
 
 /** A state is looked up at most about once a second per sandbox (the starting page reloads every 2 s). */
 const STATE_TTL_MS = 1000
@@ -18,8 +15,6 @@ const WAKE_CLAIM_SEC = 60
  * this long: then "starting" is true when they read it (and no request is held for long).
  */
 const START_ACK_WAIT_MS = 2000
-const RETRY_AFTER = { 'Retry-After': String(RETRY_AFTER_SEC) }
-const RAW_RETRY_AFTER = `Retry-After: ${RETRY_AFTER_SEC}\r\n`
 
 export interface SandboxWakeOptions {
   readonly controlPlane: ControlPlane
@@ -88,17 +83,6 @@ export class SandboxWake {
     const pending = code === 'SANDBOX_STARTING' ? this.#starting.get(sandboxId) : undefined
     if (pending !== undefined) await pending
     return code
-  }
-
-  /** Navigations get the self-refreshing page; everything else the JSON error, 503s with Retry-After. */
-  respond(req: IncomingMessage, res: ServerResponse, code: GatewayErrorCode): void {
-    if (code === 'SANDBOX_STARTING' && (req.method === 'GET' || req.method === 'HEAD') && isNavigation(req)) return sendStartingPage(req, res)
-    sendError(req, res, code, ERRORS[code].status === 503 ? { headers: RETRY_AFTER } : undefined)
-  }
-
-  /** Extra raw header lines for an upgrade refused with `code` (never a redirect). */
-  upgradeHeaders(code: GatewayErrorCode): string {
-    return ERRORS[code].status === 503 ? RAW_RETRY_AFTER : ''
   }
 
   /** undefined: the platform could not say (the caller keeps its plain answer). */

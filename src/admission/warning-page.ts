@@ -1,15 +1,13 @@
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { WARNING_COOKIE, findCookie, serializeCookie } from '../auth/cookies.js'
-import { resolveLikeBrowser, sameOriginLocation } from '../routing/redirect.js'
-import { discardBody, escapeHtml, isNavigation, sendError } from './respond.js'
+import { WARNING_COOKIE, findCookie } from '../auth/cookies.js'
+import { escapeHtml, isNavigation } from '../listener/respond.js'
 import type { ControlPlane } from '../control-plane/types.js'
 import { AnswerCache, type CacheResult, type Waiter } from '../resolve/cache.js'
 import { TTL, hashToken } from '../resolve/resolver.js'
 
-/** SPEC §6 preview warning: the accept route (on the preview host) and the accept cookie. */
+/** SPEC §6 preview warning: where the page's form posts (answered in routes/warning-accept.ts). */
 export const ACCEPT_PATH = '/accept-daytona-preview-warning'
-const ACCEPT_MAX_AGE_SEC = 86_400
 
 const STYLE = 'body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:12vh auto;padding:0 1rem;color:#1f2328}h1{font-size:1.4rem}.host{font-family:ui-monospace,monospace;background:#f3f4f6;padding:.1em .35em;border-radius:4px;word-break:break-all}button{font:inherit;padding:.55rem 1.1rem;border:0;border-radius:6px;background:#1f6feb;color:#fff;cursor:pointer}small{color:#57606a}'
 const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64')
@@ -17,8 +15,6 @@ const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64')
 const CSP = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; form-action 'self'; base-uri 'none'; img-src 'none'`
 
 export interface WarningOptions {
-  readonly protocol: 'http' | 'https'
-  readonly cookieDomain: string | undefined
   /** SPEC §10: asked per sandbox whether the page applies (cached like the public flag). */
   readonly controlPlane: ControlPlane
   readonly maxEntries: number
@@ -74,34 +70,5 @@ export class PreviewWarning {
       'Referrer-Policy': 'same-origin', // no-referrer would make the form's POST carry Origin: null
     })
     res.end(body)
-  }
-
-  /**
-   * POST /accept-daytona-preview-warning?redirect=…: a cross-site form must not skip the page, so
-   * `Origin` must be this host (or `Sec-Fetch-Site: same-origin`); the redirect stays on this host.
-   */
-  accept(req: IncomingMessage, res: ServerResponse, host: string, query: string): void {
-    // SPEC §6: Origin equal to this host, or Sec-Fetch-Site: same-origin (browsers may send
-    // `Origin: null` under some referrer policies; a cross-site form says cross-site there).
-    const origin = req.headers.origin
-    const sameOrigin = (origin !== undefined && origin.toLowerCase() === `${this.#o.protocol}://${host.toLowerCase()}`) ||
-      req.headers['sec-fetch-site'] === 'same-origin'
-    if (!sameOrigin) return sendError(req, res, 'FORBIDDEN')
-    // Built, never echoed: resolved as the browser will, kept only on this very origin.
-    const here = resolveLikeBrowser(`${this.#o.protocol}://${host}${ACCEPT_PATH}`, 'http://invalid.invalid/')
-    if (here === null) return sendError(req, res, 'BAD_REQUEST')
-    const location = sameOriginLocation(new URLSearchParams(query).get('redirect'), here)
-    res.writeHead(303, {
-      Location: location,
-      'Set-Cookie': serializeCookie(WARNING_COOKIE, 'true', {
-        secure: this.#o.protocol === 'https',
-        maxAgeSec: ACCEPT_MAX_AGE_SEC,
-        ...(this.#o.cookieDomain === undefined ? {} : { domain: this.#o.cookieDomain }),
-      }),
-      'Cache-Control': 'no-store',
-      'Content-Length': 0,
-    })
-    res.end()
-    discardBody(req)
   }
 }
