@@ -1,12 +1,14 @@
+// wake/ owns what a visit to a sandbox without a reachable runner gets (SPEC §10): one start
+// call for the whole fleet, then the starting page or a typed answer.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ControlPlane, Runner } from '../control-plane/types.js'
-import { ERRORS, type GatewayErrorCode } from '../errors.js'
+import { ERRORS, type GatewayErrorCode } from '../errors/codes.js'
 import type { FleetHooks } from '../fleet/hooks.js'
-import { isNavigation, sendError } from '../listener/respond.js'
+import { isNavigation, sendError } from '../errors/respond.js'
 import type { Logger } from '../log.js'
 import { AnswerCache, type CacheResult, type Waiter } from '../resolve/cache.js'
 import type { Resolver } from '../resolve/resolver.js'
-import { meaningOf } from './sandbox-state.js'
+import { meaningOf } from '../control-plane/sandbox-state.js'
 import { RETRY_AFTER_SEC, sendStartingPage } from './starting-page.js'
 
 /** A state is looked up at most about once a second per sandbox (the starting page reloads every 2 s). */
