@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { Credentials } from '../auth/chain.js'
-import { findCookie } from '../auth/cookies.js'
-import { SESSION_COOKIE_PREFIX } from '../auth/session.js'
+import { SESSION_COOKIE_PREFIX, findCookie } from '../auth/cookies.js'
 import type { UpstreamBase } from '../forward/target.js'
 import type { PreviewTarget } from '../routing/host-route.js'
 import { QUERY_AUTH_KEY, findQueryParam, removeQueryParam } from '../routing/request-target.js'

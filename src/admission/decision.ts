@@ -1,5 +1,5 @@
 import type { AuthMethod } from '../auth/chain.js'
-import type { GatewayErrorCode } from '../errors.js'
+import type { GatewayErrorCode } from '../errors/codes.js'
 import type { Waiter } from '../resolve/cache.js'
 
 /** HTTP requests and WebSocket upgrades are admitted by the same steps; a few are one kind's only. */

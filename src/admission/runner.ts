@@ -1,5 +1,5 @@
 import type { Runner } from '../control-plane/types.js'
-import { isGatewayError } from '../errors.js'
+import { isGatewayError } from '../errors/codes.js'
 import type { Waiter } from '../resolve/cache.js'
 import type { Resolver } from '../resolve/resolver.js'
 import { refused, type Refused } from './decision.js'

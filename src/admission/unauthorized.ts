@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { AuthDecision, Credentials } from '../auth/chain.js'
 import type { OidcLogin } from '../auth/oidc.js'
-import { isNavigation } from '../listener/respond.js'
+import { isNavigation } from '../errors/respond.js'
 import type { Resolver } from '../resolve/resolver.js'
 import type { SandboxLookup } from '../resolve/sandbox-lookup.js'
 import type { PreviewTarget } from '../routing/host-route.js'

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { WARNING_COOKIE, findCookie } from '../auth/cookies.js'
-import { escapeHtml, isNavigation } from '../listener/respond.js'
+import { escapeHtml, isNavigation } from '../errors/respond.js'
 import type { ControlPlane } from '../control-plane/types.js'
 import { AnswerCache, type CacheResult, type Waiter } from '../resolve/cache.js'
 import { TTL, hashToken } from '../resolve/resolver.js'

@@ -1,4 +1,6 @@
-import { isGatewayError } from '../errors.js'
+// auth/ owns who may see a preview: the SPEC §3 credential chain (chain.ts), session cookies,
+// OIDC browser login, signed file URLs, and the names of the gateway's own cookies.
+import { isGatewayError } from '../errors/codes.js'
 import type { Resolver } from '../resolve/resolver.js'
 import type { Waiter } from '../resolve/cache.js'
 import { hashToken } from '../resolve/resolver.js'

@@ -1,5 +1,5 @@
-import { SESSION_COOKIE_PREFIX } from './session.js'
-
+/** SPEC §3 step 4: the gateway's own session cookie is `daytona-sandbox-auth-{label}` (minted by session.ts). */
+export const SESSION_COOKIE_PREFIX = 'daytona-sandbox-auth-'
 /** The warning-accept cookie (SPEC §6) and the prefix of login-flow cookies (SPEC §4). */
 export const WARNING_COOKIE = 'daytona-preview-page-accepted'
 export const LOGIN_COOKIE_PREFIX = 'daytona-proxy-'

@@ -9,7 +9,7 @@ import { parseHost } from '../routing/preview-host.js'
 import { absoluteOn, resolveLikeBrowser } from '../routing/redirect.js'
 import { findQueryParam, removeQueryParam } from '../routing/request-target.js'
 import { findCookie, LOGIN_COOKIE_PREFIX, serializeCookie } from './cookies.js'
-import { deriveKey } from './keys.js'
+import { deriveKey } from '../config/derived-keys.js'
 
 /** SPEC §4: the reserved query parameter carrying the one-time login ticket to the preview host. */
 export const LOGIN_TICKET_PARAM = 'DAYTONA_PREVIEW_LOGIN_TICKET'

@@ -1,9 +1,6 @@
 import { SignJWT, jwtVerify } from 'jose'
-import { deriveKey } from './keys.js'
-import { serializeCookie } from './cookies.js'
-
-/** SPEC §3 step 4: the gateway's own session cookie `daytona-sandbox-auth-{label}`. */
-export const SESSION_COOKIE_PREFIX = 'daytona-sandbox-auth-'
+import { deriveKey } from '../config/derived-keys.js'
+import { SESSION_COOKIE_PREFIX, serializeCookie } from './cookies.js'
 
 /** A session minted on a signed-token host lives this long: with the 30 s token cache, a revoked or expired link stops working within 60 s. */
 export const TOKEN_HOST_SESSION_SEC = 30

@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
-import { isGatewayError } from '../errors.js'
+import { isGatewayError } from '../errors/codes.js'
 import type { ControlPlane } from '../control-plane/types.js'
 import { AnswerCache, type CacheResult, type Waiter } from '../resolve/cache.js'
 import { removeQueryParam } from '../routing/request-target.js'

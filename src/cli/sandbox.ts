@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig } from '../config/load.js'
 import { readRegistry } from '../control-plane/registry.js'
 import { writeSandboxState } from '../control-plane/registry-state.js'
-import { SANDBOX_STATES } from '../wake/sandbox-state.js'
+import { SANDBOX_STATES } from '../control-plane/sandbox-state.js'
 
 /**
  * `npm run sandbox -- stop|start|archive <id>` moves a sandbox of the embedded control plane

@@ -1,3 +1,5 @@
+// cli/ owns the operator commands run by hand against the embedded registry (npm run share,
+// npm run sandbox); nothing here runs inside the gateway process.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { ConfigError, loadConfig } from '../config/load.js'
 import { readRegistry } from '../control-plane/registry.js'

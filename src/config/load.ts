@@ -1,9 +1,13 @@
-import { readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
-import { randomBytes } from 'node:crypto'
+// config/ owns the configuration: the key table (keys.ts), loading and checking it into a frozen
+// Config (load.ts), and the sub-keys derived from configured secrets (derived-keys.ts).
+import { readFileSync, existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { resolve, dirname } from 'node:path'
-import { KEYS, type ConfigKey, type KeySpec } from './keys.js'
-import { parseTrustedProxy } from '../forward/trusted-proxies.js'
+import { resolve } from 'node:path'
+import { checkValue } from './check-value.js'
+import { readConfigFile, type Source } from './config-file.js'
+import { KEYS, isSecretKey, type ConfigKey, type KeySpec } from './keys.js'
+import { parseDomains, parseOrigins, parseTrustedProxies } from './list-values.js'
+import { loadOrCreateLocalSecret } from './local-secret.js'
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
 
@@ -69,9 +73,6 @@ export class ConfigError extends Error {
   }
 }
 
-type Source = Partial<Record<string, string>>
-
-const DOMAIN_RE = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
 /** Standard Webhooks secrets: `whsec_` + base64 of at least 8 key bytes. */
 const WEBHOOK_SECRET_RE = /^whsec_[A-Za-z0-9+/]{11,}={0,2}$/
 const MAX_WORKERS = 256
@@ -82,40 +83,6 @@ function parseWorkers(v: string): number | undefined {
   if (!/^\d+$/.test(v)) return undefined
   const n = Number(v)
   return n >= 1 && n <= MAX_WORKERS ? n : undefined
-}
-
-const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
-
-/** Reads a JSON config file: `{ "KEY": value }` with the keys of the README table. */
-function readConfigFile(path: string, problems: string[]): Source {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (err) {
-    problems.push(`CONFIG_FILE: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
-    return {}
-  }
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    problems.push(`CONFIG_FILE: ${path} is not valid JSON`)
-    return {}
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    problems.push(`CONFIG_FILE: ${path} must hold a JSON object of configuration keys`)
-    return {}
-  }
-  const out: Source = {}
-  for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!(k in KEYS)) { problems.push(`${k}: unknown key in ${path}`); continue }
-    if (k === 'CONFIG_FILE') { problems.push(`CONFIG_FILE: cannot be set inside a config file`); continue }
-    if (typeof v === 'string') out[k] = v
-    else if (typeof v === 'number' || typeof v === 'boolean') out[k] = String(v)
-    else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) out[k] = v.join(',')
-    else problems.push(`${k}: must be a string, number or boolean in ${path}`)
-  }
-  return out
 }
 
 /**
@@ -137,55 +104,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   }
 
   const str = (k: ConfigKey): string | undefined => raw[k]
-  const check = (k: ConfigKey): string | undefined => {
-    const v = raw[k]
-    if (v === undefined) return undefined
-    const spec: KeySpec = KEYS[k]
-    const fail = (why: string): undefined => { problems.push(`${k}: ${why} (got ${JSON.stringify(spec.type === 'secret' ? '***' : v)})`); return undefined }
-    switch (spec.type) {
-      case 'int': {
-        if (!/^\d+$/.test(v)) return fail('must be a whole number')
-        const n = Number(v)
-        if (spec.min !== undefined && n < spec.min) return fail(`must be at least ${spec.min}`)
-        if (spec.max !== undefined && n > spec.max) return fail(`must be at most ${spec.max}`)
-        return v
-      }
-      case 'port': {
-        if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535) return fail('must be a port number 1-65535')
-        return v
-      }
-      case 'bool': {
-        if (v !== 'true' && v !== 'false') return fail('must be true or false')
-        return v
-      }
-      case 'enum': {
-        if (!spec.values?.includes(v)) return fail(`must be one of ${spec.values?.join(', ')}`)
-        return v
-      }
-      case 'url': {
-        let u: URL
-        try { u = new URL(v) } catch { return fail('must be an absolute http(s) URL') }
-        if (u.protocol !== 'http:' && u.protocol !== 'https:') return fail('must be an http(s) URL')
-        return v.replace(/\/+$/, '')
-      }
-      case 'level': {
-        if (!LEVELS.has(v)) return fail('must be one of trace, debug, info, warn, error, fatal, silent')
-        return v
-      }
-      case 'list': {
-        if (v.trim() === '') return fail('must not be empty (unset it instead)')
-        return v
-      }
-      case 'path':
-      case 'secret':
-      case 'string':
-        if (v === '' && (k === 'PROXY_BIND' || k === 'TLS_CERT_FILE' || k === 'TLS_KEY_FILE' || k === 'SANDBOXES_FILE')) return fail('must not be empty')
-        return v
-    }
-  }
   const checked: Partial<Record<ConfigKey, string>> = {}
   for (const key of Object.keys(raw) as ConfigKey[]) {
-    const v = check(key)
+    const v = checkValue(key, raw[key] as string, problems)
     if (v !== undefined) checked[key] = v
   }
   const int = (k: ConfigKey): number => Number(checked[k] ?? (KEYS[k] as KeySpec).default ?? 0)
@@ -200,32 +121,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     problems.push('PROXY_API_KEY: must not be empty (unset it instead)')
   }
 
-  const domains: string[] = []
-  if (checked.PROXY_DOMAIN !== undefined) {
-    for (const part of checked.PROXY_DOMAIN.split(',')) {
-      const d = part.trim().toLowerCase().replace(/\.$/, '')
-      if (!DOMAIN_RE.test(d)) problems.push(`PROXY_DOMAIN: ${JSON.stringify(part.trim())} is not a domain name`)
-      else domains.push(d)
-    }
-  }
-  const trustedProxies: string[] = []
-  for (const part of (checked.TRUSTED_PROXIES ?? '').split(',')) {
-    const e = part.trim()
-    if (e === '') continue
-    if (parseTrustedProxy(e) === null) problems.push(`TRUSTED_PROXIES: ${JSON.stringify(e)} is not an IP address or CIDR`)
-    else trustedProxies.push(e)
-  }
-  const corsAllowedOrigins: string[] = []
-  if (checked.CORS_ALLOWED_ORIGINS !== undefined) {
-    for (const part of checked.CORS_ALLOWED_ORIGINS.split(',')) {
-      const o = part.trim()
-      if (o === '') continue
-      let u: URL | undefined
-      try { u = new URL(o) } catch { /* reported below */ }
-      if (u === undefined || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.origin === 'null') problems.push(`CORS_ALLOWED_ORIGINS: ${JSON.stringify(o)} is not an origin (scheme://host[:port])`)
-      else corsAllowedOrigins.push(u.origin)
-    }
-  }
+  const domains = parseDomains(checked.PROXY_DOMAIN, problems)
+  const trustedProxies = parseTrustedProxies(checked.TRUSTED_PROXIES, problems)
+  const corsAllowedOrigins = parseOrigins(checked.CORS_ALLOWED_ORIGINS, problems)
 
   const enableTls = bool('ENABLE_TLS')
   let tls: Config['tls']
@@ -317,27 +215,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   })
 }
 
-/**
- * Embedded mode with no secret configured: a random one kept under `.data/` so that share links
- * minted by `npm run share` stay valid across restarts. Never used in Daytona mode.
- */
-export function loadOrCreateLocalSecret(cwd: string): string {
-  const path = resolve(cwd, '.data/session-secret')
-  try {
-    const s = readFileSync(path, 'utf8').trim()
-    if (s.length >= 32) return s
-  } catch { /* create below */ }
-  const s = randomBytes(32).toString('base64url')
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-  writeFileSync(path, s + '\n', { mode: 0o600 })
-  return s
-}
-
 /** The effective configuration for the start-up log line, secrets masked. */
 export function describeConfig(config: Config): Record<string, string> {
   const out: Record<string, string> = {}
   for (const [k, v] of Object.entries(config.effective)) {
-    out[k] = KEYS[k as ConfigKey].type === 'secret' ? '***' : (v as string)
+    out[k] = isSecretKey(k as ConfigKey) ? '***' : (v as string)
   }
   out.MODE = config.apiUrl === undefined ? 'embedded' : 'daytona'
   return out

@@ -1,5 +1,5 @@
 import { Pool, type Dispatcher } from 'undici'
-import { GatewayError } from '../errors.js'
+import { GatewayError } from '../errors/codes.js'
 import { isLabelChars } from '../routing/preview-host.js'
 import { DEFAULT_RETRY, backoffMs, isFailureStatus, type RetryPolicy } from './retry.js'
 import type { BuildLogSource, ControlPlane, OidcSettings, Runner, UserSandboxAnswer } from './types.js'

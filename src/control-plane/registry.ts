@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { isLabelChars } from '../routing/preview-host.js'
 import type { Runner } from './types.js'
-import { SANDBOX_STATES } from '../wake/sandbox-state.js'
+import { SANDBOX_STATES } from './sandbox-state.js'
 
 /** One sandbox of the embedded registry (`config/sandboxes.json`). */
 export interface RegistrySandbox {

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { deriveKey } from '../auth/keys.js'
+import { deriveKey } from '../config/derived-keys.js'
 
 /**
  * Signed share links of the embedded control plane, in the `{port}-{signedToken}` host form.

@@ -1,4 +1,5 @@
-/** SPEC §2: what the gateway asks the sandbox platform. One interface, two implementations. */
+// control-plane/ owns talking to the sandbox platform (SPEC §2): one interface (this file), two
+// implementations: the Daytona API (http.ts) and the file-backed embedded platform (embedded.ts).
 
 /** What the gateway needs of a runner (Daytona `RunnerFull`, trimmed). */
 export interface Runner {

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
-import { deriveKey } from '../auth/keys.js'
+import { deriveKey } from '../config/derived-keys.js'
 import type { Runner } from '../control-plane/types.js'
 import { TTL } from '../resolve/resolver.js'
 import type { AnswerCodec } from './shared-answers.js'

@@ -1,3 +1,5 @@
+// fleet/ owns what replicas and workers share: invalidation and claim-once (hooks.ts), and the
+// Redis tier behind them (SPEC §9: shared answers, leases, pub/sub).
 import { LRUCache } from 'lru-cache'
 
 /**

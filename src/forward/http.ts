@@ -1,8 +1,10 @@
+// forward/ owns moving bytes between client and sandbox once a request is admitted: HTTP through
+// undici (http.ts), WebSockets as a socket pipe (ws.ts), and the headers that cross (headers.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Agent, type Dispatcher } from 'undici'
-import { sendError } from '../listener/respond.js'
+import { sendError } from '../errors/respond.js'
 import { buildResponseHeaders, type ResponseHeaderOptions } from './headers.js'
-import type { GatewayErrorCode } from '../errors.js'
+import type { GatewayErrorCode } from '../errors/codes.js'
 
 export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset' | 'other'
 

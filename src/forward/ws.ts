@@ -1,9 +1,9 @@
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import type { Duplex } from 'node:stream'
-import { sendRawError } from '../listener/respond.js'
+import { sendRawError } from '../errors/respond.js'
 import type { LiveStream } from '../resolve/activity.js'
-import { ERRORS, type GatewayErrorCode } from '../errors.js'
+import { ERRORS, type GatewayErrorCode } from '../errors/codes.js'
 
 /** Where an upgrade goes: the runner origin and the raw request target. */
 export interface UpgradeTarget {

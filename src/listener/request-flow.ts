@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream'
 import type { Admission } from '../admission/admission.js'
 import type { Admitted, Decision, Refused } from '../admission/decision.js'
 import type { PreviewWarning } from '../admission/warning-page.js'
-import { ERRORS, type GatewayErrorCode } from '../errors.js'
+import { ERRORS, type GatewayErrorCode } from '../errors/codes.js'
 import type { ForwardContext, HttpForwarder, UpstreamErrorKind } from '../forward/http.js'
 import { WsTunnel } from '../forward/ws.js'
 import type { ActivityTracker, LiveStream } from '../resolve/activity.js'
@@ -14,7 +14,7 @@ import { NOT_FOUND, routeHost, type BaseTarget, type HostRefusal, type PreviewTa
 import { matchRoute, type Answer, type RouteTable } from '../routes/table.js'
 import { sendStartingPage } from '../wake/starting-page.js'
 import type { Accounting, RequestRecord, UpgradeRecord } from './accounting.js'
-import { sendError, sendRawError, sendRedirect } from './respond.js'
+import { sendError, sendRawError, sendRedirect } from '../errors/respond.js'
 
 export interface RequestFlowDeps {
   readonly domains: readonly string[]

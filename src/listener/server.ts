@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { sendRawError } from './respond.js'
+import { sendRawError } from '../errors/respond.js'
 
 export interface ListenerOptions {
   readonly tls: { readonly cert: string; readonly key: string } | undefined

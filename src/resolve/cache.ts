@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { GatewayError } from '../errors.js'
+import { GatewayError } from '../errors/codes.js'
 
 export type CacheResult = 'hit' | 'miss' | 'stale' | 'coalesced'
 

@@ -1,3 +1,5 @@
+// resolve/ owns the control plane's answers on the request path: cached and coalesced
+// (resolver.ts over cache.ts), plus the last-activity reports (activity.ts).
 import { hash } from 'node:crypto'
 import type { ControlPlane, Runner } from '../control-plane/types.js'
 import { AnswerCache, type CacheResult, type SharedTier, type Waiter } from './cache.js'

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { OidcLogin } from '../auth/oidc.js'
-import { sendError, sendRedirect } from '../listener/respond.js'
+import { sendError, sendRedirect } from '../errors/respond.js'
 import type { BaseTarget } from '../routing/host-route.js'
 
 /** SPEC §4 on a base domain: `GET /login` starts the OIDC round trip, `GET /callback` ends it. */

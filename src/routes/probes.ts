@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { sendJson } from '../listener/respond.js'
+import { sendJson } from '../errors/respond.js'
 
 /** SPEC §8 liveness: answered while the process runs, draining included. */
 export function healthProbe(version: string) {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { LOGIN_TICKET_PARAM, type OidcLogin } from '../auth/oidc.js'
 import type { SessionSigner } from '../auth/session.js'
-import { sendError, sendRedirect } from '../listener/respond.js'
+import { sendError, sendRedirect } from '../errors/respond.js'
 import type { PreviewTarget } from '../routing/host-route.js'
 import { selfLocation } from '../routing/redirect.js'
 import { findQueryParam, removeQueryParam } from '../routing/request-target.js'

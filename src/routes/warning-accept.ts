@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { WARNING_COOKIE, serializeCookie } from '../auth/cookies.js'
 import { ACCEPT_PATH } from '../admission/warning-page.js'
-import { discardBody, sendError } from '../listener/respond.js'
+import { discardBody, sendError } from '../errors/respond.js'
 import type { PreviewTarget } from '../routing/host-route.js'
 import { resolveLikeBrowser, sameOriginLocation } from '../routing/redirect.js'
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Webhook } from 'standardwebhooks'
 import type { FleetHooks } from '../fleet/hooks.js'
-import { sendJson } from '../listener/respond.js'
+import { sendJson } from '../errors/respond.js'
 
 /** SPEC §9: the Daytona platform's webhooks land here, on a base domain. */
 export const WEBHOOK_PATH = '/webhooks/daytona'

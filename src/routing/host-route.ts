@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import type { GatewayErrorCode } from '../errors.js'
+import type { GatewayErrorCode } from '../errors/codes.js'
 import { parseHost } from './preview-host.js'
 import { hasDotSegment, splitTarget, type RequestTarget } from './request-target.js'
 

@@ -1,10 +1,12 @@
+// wake/ owns what a visit to a sandbox without a reachable runner gets (SPEC §10): one start
+// call for the whole fleet, then the starting page or a typed answer.
 import type { ControlPlane, Runner } from '../control-plane/types.js'
-import type { GatewayErrorCode } from '../errors.js'
+import type { GatewayErrorCode } from '../errors/codes.js'
 import type { FleetHooks } from '../fleet/hooks.js'
 import type { Logger } from '../log.js'
 import { AnswerCache, type CacheResult, type Waiter } from '../resolve/cache.js'
 import type { Resolver } from '../resolve/resolver.js'
-import { meaningOf } from './sandbox-state.js'
+import { meaningOf } from '../control-plane/sandbox-state.js'
 
 /** A state is looked up at most about once a second per sandbox (the starting page reloads every 2 s). */
 const STATE_TTL_MS = 1000

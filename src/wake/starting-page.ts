@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { discardBody } from '../listener/respond.js'
+import { discardBody } from '../errors/respond.js'
 
 /** Seconds between two looks: the page reloads itself, clients are told to come back. */
 export const RETRY_AFTER_SEC = 2

@@ -41,7 +41,7 @@ test('SPEC §10: key fetched once, re-fetched once on a mismatch (rotation), nev
   let key = 'key-1'
   let calls = 0
   let failing = false
-  const cp = { signingKey: async () => { calls++; if (failing) { const { GatewayError } = await import('../../src/errors.js'); throw new GatewayError('CONTROL_PLANE_UNAVAILABLE') } return JSON.parse(JSON.stringify(key)) as string } } as unknown as ControlPlane
+  const cp = { signingKey: async () => { calls++; if (failing) { const { GatewayError } = await import('../../src/errors/codes.js'); throw new GatewayError('CONTROL_PLANE_UNAVAILABLE') } return JSON.parse(JSON.stringify(key)) as string } } as unknown as ControlPlane
   let now = 1_000_000_000_000
   const v = new SignedFileUrls({ controlPlane: cp, maxEntries: 10, now: () => now })
   const waiter = { once: () => undefined, removeListener: () => undefined }

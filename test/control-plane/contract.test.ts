@@ -11,7 +11,7 @@ import { EmbeddedControlPlane } from '../../src/control-plane/embedded.js'
 import { HttpControlPlane } from '../../src/control-plane/http.js'
 import { mintShareLink, shareLinkKey } from '../../src/control-plane/share-link.js'
 import type { ControlPlane } from '../../src/control-plane/types.js'
-import { GatewayError } from '../../src/errors.js'
+import { GatewayError } from '../../src/errors/codes.js'
 import { FakeControlPlane } from '../fakes/control-plane.js'
 
 interface World {

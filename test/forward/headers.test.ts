@@ -1,7 +1,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { buildResponseHeaders, buildUpstreamHeaders, filterSetCookie } from '../../src/forward/headers.js'
-import { TrustedProxies, parseTrustedProxy } from '../../src/forward/trusted-proxies.js'
+import { parseTrustedProxy } from '../../src/config/trusted-proxy-entry.js'
+import { TrustedProxies } from '../../src/forward/trusted-proxies.js'
 
 const base = { dropAuthorization: true, upgrade: false, runnerKey: 'rk', forwardedHost: '3000-a.p.test', forwardedProto: 'https', remoteAddress: '10.0.0.9', trustForwarded: false }
 

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { AnswerCache } from '../../src/resolve/cache.js'
-import { GatewayError } from '../../src/errors.js'
+import { GatewayError } from '../../src/errors/codes.js'
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
   let resolve!: (v: T) => void

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Resolver, TTL, hashToken } from '../../src/resolve/resolver.js'
 import type { ControlPlane } from '../../src/control-plane/types.js'
-import { GatewayError } from '../../src/errors.js'
+import { GatewayError } from '../../src/errors/codes.js'
 
 function fakeCp(overrides: Partial<ControlPlane> = {}): ControlPlane & { calls: string[] } {
   const calls: string[] = []

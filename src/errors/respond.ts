@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { ERRORS, type GatewayErrorCode } from '../errors.js'
+import { ERRORS, type GatewayErrorCode } from './codes.js'
 
 /**
  * The only place that writes gateway-generated answers (SPEC §7): a stable code in the body and

@@ -1,3 +1,5 @@
+// errors/ owns every answer the gateway writes itself: the SPEC §7 code table (codes.ts) and the
+// only writer of those answers (respond.ts).
 /**
  * The one table of gateway errors (SPEC §7). A code, once shipped, never changes meaning.
  * Internal detail goes in `cause`; it is never rendered and only logged after redaction.

@@ -1,4 +1,4 @@
-import type { GatewayErrorCode } from '../errors.js'
+import type { GatewayErrorCode } from '../errors/codes.js'
 
 /** Daytona `SandboxState` values (API seed and SDK 0.218). */
 export const SANDBOX_STATES: ReadonlySet<string> = new Set([
