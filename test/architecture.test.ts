@@ -12,11 +12,6 @@ import extractTSConfig from 'dependency-cruiser/config-utl/extract-ts-config'
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const MAX_LINES = 300
 
-/** Known violations, each "rule from → to". Removed by the admission/routes move. */
-const ALLOWED_VIOLATIONS: ReadonlySet<string> = new Set<string>([])
-/** Files allowed over MAX_LINES. Removed by the admission/routes move. */
-const ALLOWED_LONG_FILES: ReadonlySet<string> = new Set(['src/listener/request-flow.ts'])
-
 function srcFiles(dir = join(ROOT, 'src')): string[] {
   const out: string[] = []
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -50,11 +45,8 @@ test('issue 12: src/ has no import cycle and every import points down the layers
   const cruised = result.summary.totalDependenciesCruised ?? 0
   assert.ok(cruised > 100, `only ${cruised} imports cruised`)
 
-  const found = result.summary.violations.map(describe)
-  const broken = found.filter((v) => !ALLOWED_VIOLATIONS.has(v))
+  const broken = result.summary.violations.map(describe)
   assert.deepEqual(broken, [], `imports that break a rule (rule from → to):\n  ${broken.join('\n  ')}`)
-  const stale = [...ALLOWED_VIOLATIONS].filter((v) => !found.includes(v))
-  assert.deepEqual(stale, [], 'allow-list entries that no longer happen: delete them')
 })
 
 test('issue 12: no file under src/ is over 300 lines', { timeout: 10_000 }, () => {
@@ -62,7 +54,6 @@ test('issue 12: no file under src/ is over 300 lines', { timeout: 10_000 }, () =
     const text = readFileSync(join(ROOT, f), 'utf8')
     return text.split('\n').length - (text.endsWith('\n') ? 1 : 0)
   }
-  const long = srcFiles().filter((f) => !ALLOWED_LONG_FILES.has(f)).map((f) => ({ f, n: lines(f) })).filter((x) => x.n > MAX_LINES)
+  const long = srcFiles().map((f) => ({ f, n: lines(f) })).filter((x) => x.n > MAX_LINES)
   assert.deepEqual(long.map((x) => `${x.f}: ${x.n} lines`), [], `files over ${MAX_LINES} lines`)
-  for (const f of ALLOWED_LONG_FILES) assert.ok(lines(f) > MAX_LINES, `${f} is no longer long: delete it from ALLOWED_LONG_FILES`)
 })

@@ -1,3 +1,5 @@
+// cluster/ owns WORKERS > 1: the primary forks and restarts workers, relays invalidations and
+// claims between them (worker-link.ts, messages.ts), and serves the summed /metrics.
 import cluster, { type Worker } from 'node:cluster'
 import type { Server } from 'node:http'
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client'

@@ -1,3 +1,5 @@
+// demo/ owns the app `npm start` serves on the embedded default (a page and a WebSocket echo),
+// so a fresh clone shows a working preview at once.
 import { createServer, type Server } from 'node:http'
 import { WebSocketServer } from 'ws'
 

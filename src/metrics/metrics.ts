@@ -1,3 +1,5 @@
+// metrics/ owns the Prometheus registry served on METRICS_PORT only: every series and its
+// bounded labels (metrics.ts), hot counters summed at scrape time (tally.ts).
 import { createServer, type Server } from 'node:http'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { TalliedCounter, TalliedHistogram } from './tally.js'

@@ -1,3 +1,5 @@
+// routing/ owns pure reading of what a request names: host → base domain or preview target
+// (host-route.ts, preview-host.ts), raw path/query (request-target.ts), built redirects (redirect.ts).
 import type { IncomingMessage } from 'node:http'
 import type { GatewayErrorCode } from '../errors/codes.js'
 import { parseHost } from './preview-host.js'
