@@ -18,16 +18,21 @@ import type { SandboxHandle, Stack } from '../helpers/stack.js'
 import { RawConnection } from '../helpers/gateway.js'
 import type { RawResponse } from '../helpers/gateway.js'
 import { assertGatewayError, assertNoSecrets, cookiePairs, parseSetCookies } from '../helpers/assertions.js'
-import { freePort, newId, newToken, waitUntil } from '../helpers/http.js'
+import { freePort, newId, newToken, request, waitUntil } from '../helpers/http.js'
+import type { Reply } from '../helpers/http.js'
 import { closeWs, openWs } from '../helpers/ws.js'
 import type { RunnerInfo, SandboxInit } from '../fakes/control-plane.js'
 import type { RunnerRequest } from '../fakes/runner.js'
+import { FakeOidcIssuer } from '../fakes/oidc-issuer.js'
 
 const ROW_TIMEOUT_MS = 30_000
 const ANSWER_TIMEOUT_MS = 10_000
 const KEY = 'DAYTONA_SANDBOX_AUTH_KEY'
 const TICKET = 'DAYTONA_PREVIEW_LOGIN_TICKET'
 const WS_KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
+const DEAD_RUNNER_KEY = 'dead-runner-key-5a4b'
+const BROWSER_UA = 'Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0'
+const NAVIGATE = { 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', 'sec-fetch-site': 'none', accept: 'text/html', 'user-agent': BROWSER_UA }
 /** Retry-After must be there; SPEC fixes no value for this answer. */
 const PRESENT = 'present'
 /**
@@ -57,8 +62,8 @@ interface Forwarded {
 type Decision =
   | { readonly kind: 'admitted'; readonly forwarded: readonly Forwarded[] }
   | { readonly kind: 'refused'; readonly status: number; readonly code: string; readonly retryAfter: string | null; readonly runnerSaw: number }
-  /** A gateway answer that is no error (the warning page). */
-  | { readonly kind: 'answered'; readonly status: number; readonly contentType: string; readonly runnerSaw: number }
+  /** A gateway answer that is no error (warning page, login redirect); `location` without its query. */
+  | { readonly kind: 'answered'; readonly status: number; readonly contentType: string; readonly location: string | null; readonly runnerSaw: number }
 
 /** The request as it goes on the wire (the same bytes in both modes, plus the upgrade headers). */
 interface Wire {
@@ -200,7 +205,14 @@ async function exchange(s: Stack, p: Prepared, mode: Mode): Promise<Exchange> {
   } else if (runnerRequests.length > 0) {
     decision = { kind: 'admitted', forwarded: runnerRequests.map(describeForward) }
   } else {
-    decision = { kind: 'answered', status: response.status, contentType: (response.headers['content-type'] ?? '').split(';')[0] ?? '', runnerSaw: 0 }
+    const location = response.headers.location
+    decision = {
+      kind: 'answered',
+      status: response.status,
+      contentType: (response.headers['content-type'] ?? '').split(';')[0] ?? '',
+      location: location === undefined ? null : (location.split('?')[0] ?? ''),
+      runnerSaw: 0,
+    }
   }
   // Retry-After compared by presence where SPEC fixes no value.
   if (decision.kind === 'refused' && p.expect.kind === 'refused' && p.expect.retryAfter === PRESENT && decision.retryAfter !== null) {
@@ -225,7 +237,7 @@ function assertAnswerShape(mode: Mode, x: Exchange, p: Prepared): void {
 function summary(d: Decision | undefined): string {
   if (d === undefined) return '-'
   if (d.kind === 'refused') return `${d.status} ${d.code}${d.retryAfter === null ? '' : ` (Retry-After ${d.retryAfter})`}${d.runnerSaw > 0 ? ` runner saw ${d.runnerSaw}` : ''}`
-  if (d.kind === 'answered') return `${d.status} ${d.contentType}`
+  if (d.kind === 'answered') return `${d.status} ${d.contentType}${d.location === null ? '' : ` → ${d.location}`}`
   return `admitted ${d.forwarded.map((f) => `${f.toolbox ? 'toolbox' : f.port}${f.rest}`).join(' + ')}`
 }
 
@@ -237,7 +249,7 @@ const secretsOf = (h: SandboxHandle): Record<string, string> => ({ token: h.toke
 
 async function deadRunner(): Promise<RunnerInfo> {
   const port = await freePort()
-  return { id: newId('dead'), proxyUrl: `http://127.0.0.1:${port}`, apiUrl: `http://127.0.0.1:${port}`, apiKey: 'dead-runner-key-5a4b' }
+  return { id: newId('dead'), proxyUrl: `http://127.0.0.1:${port}`, apiUrl: `http://127.0.0.1:${port}`, apiKey: DEAD_RUNNER_KEY }
 }
 
 /** A private sandbox set up by `init`, reached with its preview token. */
@@ -247,7 +259,7 @@ function tokenRow(name: string, stack: StackName, init: () => Promise<SandboxIni
     stack,
     async prepare(s) {
       const sbx = s.sandbox(await init())
-      return { wire: { host: s.host(3000, sbx.id), target: '/app?x=1', headers: tok(sbx) }, expect, secrets: { ...secretsOf(sbx), deadKey: 'dead-runner-key-5a4b' } }
+      return { wire: { host: s.host(3000, sbx.id), target: '/app?x=1', headers: tok(sbx) }, expect, secrets: { ...secretsOf(sbx), deadRunnerKey: DEAD_RUNNER_KEY } }
     },
   }
 }
@@ -266,6 +278,38 @@ async function mintSession(s: Stack, sbx: SandboxHandle, port: number): Promise<
   assert.ok(c !== undefined, 'a session cookie was minted on the signed-token host')
   return { token, cookie: `${c.name}=${c.value}` }
 }
+
+/** Where a browser on `current` goes with this redirect. */
+function follow(r: Reply, current: string): URL {
+  assert.ok(r.status >= 300 && r.status < 400 && typeof r.headers.location === 'string', `a redirect from ${current}, got ${r.status} ${r.text.slice(0, 200)}`)
+  return new URL(r.headers.location, current)
+}
+
+function cookiesOf(r: Reply): string {
+  return (r.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ')
+}
+
+/**
+ * A session on the sandbox-id host, the only way SPEC mints one there: the browser OIDC login
+ * (SPEC §4) against the fake issuer, followed hop by hop. Returns `daytona-sandbox-auth-{id}=…`.
+ */
+async function loginSession(s: Stack, issuer: FakeOidcIssuer, host: string, id: string): Promise<string> {
+  const start = await s.send(host, '/login-me', { headers: NAVIGATE })
+  const toLogin = follow(start, `http://${host}/login-me`)
+  const login = await s.send(toLogin.host, toLogin.pathname + toLogin.search, { headers: NAVIGATE })
+  const toIssuer = follow(login, toLogin.href)
+  const authorize = await request({ port: issuer.port, host: toIssuer.host, path: toIssuer.pathname + toIssuer.search, headers: NAVIGATE })
+  const toCallback = follow(authorize, toIssuer.href)
+  const callback = await s.send(toCallback.host, toCallback.pathname + toCallback.search, { headers: { ...NAVIGATE, cookie: cookiesOf(login) } })
+  const toPreview = follow(callback, toCallback.href)
+  const redeem = await s.send(host, toPreview.pathname + toPreview.search, { headers: NAVIGATE })
+  const c = parseSetCookies(redeem.headers).find((x) => x.name === `daytona-sandbox-auth-${id}`)
+  assert.ok(c !== undefined, `the login ended with a session on the id host (got ${JSON.stringify(redeem.headers['set-cookie'] ?? [])})`)
+  return `${c.name}=${c.value}`
+}
+
+/** The OIDC issuer of the main stack (its access token is what `/preview/{id}/access` accepts). */
+let issuer: FakeOidcIssuer | undefined
 
 const ROWS: readonly Row[] = [
   // -- every credential kind of SPEC §3 that admits --
@@ -310,7 +354,7 @@ const ROWS: readonly Row[] = [
     },
   },
   {
-    name: 'session cookie (minted on a signed-token host); the app\'s own cookies pass',
+    name: 'session cookie of a signed-token host (minted by step 5); the app\'s own cookies pass',
     stack: 'main',
     async prepare(s) {
       const sbx = s.sandbox()
@@ -319,6 +363,21 @@ const ROWS: readonly Row[] = [
         wire: { host: s.host(3000, sess.token), target: '/ws', headers: [['Cookie', `app=1; ${sess.cookie}; theme=dark`]] },
         expect: admitted(sbx.id, 3000, '/ws', { cookies: ['app=1', 'theme=dark'] }),
         secrets: { session: sess.cookie },
+      }
+    },
+  },
+  {
+    name: 'session cookie of the sandbox-id host (minted by the OIDC login): the only credential sent',
+    stack: 'main',
+    async prepare(s) {
+      assert.ok(issuer !== undefined, 'the OIDC issuer runs')
+      const sbx = s.sandbox({ bearers: [issuer.accessToken] })
+      const host = s.host(3000, sbx.id)
+      const session = await loginSession(s, issuer, host, sbx.id)
+      return {
+        wire: { host, target: '/ws?z=%20q', headers: [['Cookie', `app=1; ${session}; theme=dark`]] },
+        expect: admitted(sbx.id, 3000, '/ws?z=%20q', { cookies: ['app=1', 'theme=dark'] }),
+        secrets: { session, accessToken: issuer.accessToken },
       }
     },
   },
@@ -459,6 +518,24 @@ const ROWS: readonly Row[] = [
     },
   },
   {
+    name: 'private sandbox, no credential, browser navigation (OIDC configured): redirected to the login',
+    stack: 'main',
+    only: { mode: 'request', reason: 'SPEC §3 step 6: only a navigation is redirected to the login; a WebSocket upgrade never is' },
+    async prepare(s) {
+      const sbx = s.sandbox()
+      return { wire: { host: s.host(3000, sbx.id), target: '/page', headers: Object.entries(NAVIGATE) }, expect: { kind: 'answered', status: 302, contentType: '', location: `http://${DOMAIN}/login`, runnerSaw: 0 } }
+    },
+  },
+  {
+    name: 'private sandbox, no credential, upgrade from a browser page (Mozilla UA, Accept text/html, Sec-Fetch-Mode websocket)',
+    stack: 'main',
+    only: { mode: 'upgrade', reason: 'SPEC §3 step 6: a WebSocket upgrade is never answered with a redirect, even from a browser' },
+    async prepare(s) {
+      const sbx = s.sandbox()
+      return { wire: { host: s.host(3000, sbx.id), target: '/ws', headers: [['User-Agent', BROWSER_UA], ['Accept', 'text/html'], ['Sec-Fetch-Mode', 'websocket'], ['Origin', `http://${s.host(3000, sbx.id)}`]] }, expect: refused(401, 'UNAUTHORIZED') }
+    },
+  },
+  {
     name: 'wrong preview token',
     stack: 'main',
     async prepare(s) {
@@ -579,8 +656,8 @@ const ROWS: readonly Row[] = [
     async prepare(s) {
       const sbx = s.sandbox({ previewWarning: true })
       return {
-        wire: { host: s.host(3000, sbx.id), target: '/', headers: [...tok(sbx), ['Sec-Fetch-Mode', 'navigate'], ['Sec-Fetch-Dest', 'document'], ['User-Agent', 'Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0'], ['Accept', 'text/html']] },
-        expect: { kind: 'answered', status: 200, contentType: 'text/html', runnerSaw: 0 },
+        wire: { host: s.host(3000, sbx.id), target: '/', headers: [...tok(sbx), ...Object.entries(NAVIGATE)] },
+        expect: { kind: 'answered', status: 200, contentType: 'text/html', location: null, runnerSaw: 0 },
       }
     },
   },
@@ -591,7 +668,7 @@ const ROWS: readonly Row[] = [
     async prepare(s) {
       const sbx = s.sandbox({ previewWarning: true })
       return {
-        wire: { host: s.host(3000, sbx.id), target: '/ws', headers: [...tok(sbx), ['User-Agent', 'Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0'], ['Accept', 'text/html']] },
+        wire: { host: s.host(3000, sbx.id), target: '/ws', headers: [...tok(sbx), ['User-Agent', BROWSER_UA], ['Accept', 'text/html']] },
         expect: admitted(sbx.id, 3000, '/ws'),
       }
     },
@@ -655,8 +732,9 @@ describe('issue 12: one admission path — every case decided the same for a req
   const stacks: Partial<Record<StackName, Stack>> = {}
 
   before(async () => {
+    issuer = await FakeOidcIssuer.start()
     const [main, extras, toolboxOnly] = await Promise.all([
-      startStack(),
+      startStack({ OIDC_DOMAIN: issuer.issuer, OIDC_CLIENT_ID: issuer.clientId, OIDC_CLIENT_SECRET: issuer.clientSecret ?? '' }),
       startStack({ WAKE_ON_REQUEST: 'true', PREVIEW_WARNING_ENABLED: 'true', MAX_CONNECTIONS_PER_SANDBOX: '1', OVERLOAD_LAG_MS: '500' }),
       startStack({ TOOLBOX_ONLY_MODE: 'true' }),
     ])
@@ -667,6 +745,7 @@ describe('issue 12: one admission path — every case decided the same for a req
 
   after(async () => {
     await Promise.all(Object.values(stacks).map((s) => s.close()))
+    await issuer?.close()
   })
 
   for (const row of ROWS) {
