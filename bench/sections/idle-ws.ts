@@ -1,6 +1,6 @@
 // Idle WebSockets: RSS of a fresh gateway (of a fresh baseline gateway, and of the nginx proxy) before and after opening BENCH_IDLE_WS of them.
 import { join } from 'node:path';
-import { clientArgs, errMessage, httpGet, perTarget, runClient, startGateway, targetName, verdict, vsBaseline, type BenchContext, type GatewayTarget, type Target } from '../harness.js';
+import { clientArgs, errMessage, httpGet, isGatewayTarget, perTarget, runClient, startGateway, targetName, verdict, vsBaseline, type BenchContext, type GatewayTarget, type Target } from '../harness.js';
 import { startProcess, type Tracked } from '../procs.js';
 import { treeRssKiB } from '../system.js';
 import { fmtNum, fmtRatio, median, num, sleep } from '../util.js';
@@ -60,7 +60,7 @@ export async function runIdleWs(ctx: BenchContext): Promise<void> {
     try {
       const { proc, url, own } = await run();
       try {
-        if (t === 'gateway' || t === 'baseline') {
+        if (isGatewayTarget(t)) {
           // Load what a first request and a first upgrade load, so the baseline is a warm process.
           await httpGet(`http://127.0.0.1:${ports.idleGateway}/100b`, httpHeaders).catch(() => undefined);
           await runClient(ctx, 'ws-echo', { url, headers: wsHeaders, connections: 2, window: 4, size: cfg.wsSize, durationMs: 500, warmupMs: 200 }, 'idle-warm', 30_000).catch(

@@ -1,11 +1,11 @@
 // WebSocket echo messages/s through direct / nginx / gateway (/ baseline gateway).
-import { errMessage, perTarget, roundOrder, runClient, TARGETS, targetName, verdict, vsBaseline, type BenchContext, type Target } from '../harness.js';
+import { errMessage, isGatewayTarget, perTarget, roundOrder, runClient, TARGETS, targetName, verdict, vsBaseline, type BenchContext, type Target } from '../harness.js';
 import { fmtNum, fmtRatio, median, num } from '../util.js';
 
 export async function runWsEcho(ctx: BenchContext): Promise<void> {
   const { cfg, report, wsUrl, wsHeaders, nginxProxy, available } = ctx;
   const note = (m: string): void => ctx.note(m);
-  const wsTargets = TARGETS.filter((t) => t === 'direct' || (t === 'nginx' && nginxProxy !== null) || ((t === 'gateway' || t === 'baseline') && available[t]));
+  const wsTargets = TARGETS.filter((t) => t === 'direct' || (t === 'nginx' && nginxProxy !== null) || (isGatewayTarget(t) && available[t]));
   ctx.step(`WebSocket echo: ${cfg.wsConns} connections × ${cfg.wsWindow} in flight, ${cfg.wsSize} B messages, ${cfg.wsDurationMs / 1000}s × ${cfg.rounds} rounds`);
   const runs: Record<Target, number[]> = perTarget(() => []);
   for (let r = 0; r < cfg.rounds; r++) {
