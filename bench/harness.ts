@@ -10,22 +10,36 @@ import { envDuration, envInt, isRecord, num, sleep } from './util.js';
 
 export const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 export const ROOT = resolve(HERE, '../..');
-export const GATEWAY_MAIN = join(ROOT, 'dist/src/main.js');
+/** The gateway's entry point inside a built repository root (this one, or a BENCH_BASELINE_REV cache). */
+const GATEWAY_MAIN = 'dist/src/main.js';
 
 export const TOKEN = 'bench-token';
 export const SANDBOX = 'bench';
 export const HTTP_HOST = `8080-${SANDBOX}.localhost`;
 export const WS_HOST = `8081-${SANDBOX}.localhost`;
 
-/** direct = the backend itself; go = Go's httputil.ReverseProxy; undici = a bare undici dispatch proxy (no auth). */
-export type Target = 'direct' | 'nginx' | 'go' | 'undici' | 'gateway';
-export const TARGETS: readonly Target[] = ['direct', 'nginx', 'go', 'undici', 'gateway'];
+/**
+ * direct = the backend itself; go = Go's httputil.ReverseProxy; undici = a bare undici dispatch proxy (no auth);
+ * baseline = the gateway built from BENCH_BASELINE_REV (available only when that variable is set).
+ */
+export type Target = 'direct' | 'nginx' | 'go' | 'undici' | 'gateway' | 'baseline';
+export const TARGETS: readonly Target[] = ['direct', 'nginx', 'go', 'undici', 'gateway', 'baseline'];
 /** The proxies other than nginx and the gateway, shown as extra columns of the summary. */
 export const PEERS: readonly Target[] = ['go', 'undici'];
+/** The targets that are a gateway process started by startGateway (restarted by BenchContext.guarded). */
+export type GatewayTarget = 'gateway' | 'baseline';
+export function isGatewayTarget(t: Target): t is GatewayTarget {
+  return t === 'gateway' || t === 'baseline';
+}
 
 /** A record with one fresh value per target. */
 export function perTarget<T>(make: (t: Target) => T): Record<Target, T> {
-  return { direct: make('direct'), nginx: make('nginx'), go: make('go'), undici: make('undici'), gateway: make('gateway') };
+  return { direct: make('direct'), nginx: make('nginx'), go: make('go'), undici: make('undici'), gateway: make('gateway'), baseline: make('baseline') };
+}
+
+/** How a target is named in the tables: the baseline gateway is "gateway @<rev>". */
+export function targetName(cfg: BenchConfig, t: Target): string {
+  return t === 'baseline' ? `gateway @${cfg.baselineRev}` : t;
 }
 export type Size = '100b' | '1m';
 export const SIZES: readonly { readonly key: Size; readonly label: string; readonly bytes: number; readonly minRatio: number }[] = [
@@ -60,6 +74,8 @@ export function loadBenchConfig() {
     loadCpu: process.env['BENCH_LOAD_CPU'] ?? '1',
     results: process.env['BENCH_RESULTS'] ?? join(ROOT, 'bench/RESULTS.md'),
     keepTmp: process.env['BENCH_KEEP_TMP'] === '1',
+    /** A git revision whose gateway is measured beside the current one ("" = none); see bench/baseline.ts. */
+    baselineRev: process.env['BENCH_BASELINE_REV'] ?? '',
   };
 }
 export type BenchConfig = Readonly<ReturnType<typeof loadBenchConfig>>;
@@ -72,6 +88,7 @@ export interface Ports {
   readonly undiciProxy: number;
   readonly echo: number;
   readonly gateway: number;
+  readonly baseline: number;
   readonly idleGateway: number;
   readonly coldGateway: number;
   readonly cp: number;
@@ -97,6 +114,8 @@ export interface BenchContext {
   readonly nginxProxy: Tracked | null;
   /** Environment of an embedded-control-plane gateway (SANDBOXES_FILE, SESSION_SECRET). */
   readonly embeddedEnv: Readonly<Record<string, string>>;
+  /** Repository root of each gateway build: this one, and the BENCH_BASELINE_REV cache ("" when none). */
+  readonly gatewayRoot: Readonly<Record<GatewayTarget, string>>;
   /** A problem worth reading: printed at once, listed under Notes. */
   note(msg: string): void;
   /** A fact for the Notes list, not a problem. */
@@ -147,21 +166,26 @@ function gatewayEnv(extra: Readonly<Record<string, string>>): NodeJS.ProcessEnv 
   return { ...env, NODE_ENV: 'production', LOG_LEVEL: 'silent', PROXY_BIND: '127.0.0.1', SHUTDOWN_TIMEOUT_SEC: '2', ...extra };
 }
 
-/** `node dist/src/main.js` on the proxy core, ready once GET /health (Host: localhost) answers 200. */
+/**
+ * `node dist/src/main.js` of the build in `root` (default: this repository; a BENCH_BASELINE_REV cache for the
+ * baseline) on the proxy core, ready once GET /health (Host: localhost) answers 200.
+ */
 export async function startGateway(
   ctx: Pick<BenchContext, 'cfg' | 'logDir'>,
   name: string,
   port: number,
   extraEnv: Readonly<Record<string, string>>,
+  root = ROOT,
 ): Promise<Tracked> {
-  if (!existsSync(GATEWAY_MAIN)) throw new Error(`${GATEWAY_MAIN} not found (did \`npm run build\` compile src/?)`);
+  const main = join(root, GATEWAY_MAIN);
+  if (!existsSync(main)) throw new Error(`${main} not found (did \`npm run build\` compile src/?)`);
   const p = startProcess({
     name,
     command: process.execPath,
     // The same V8 flag as `npm start` (package.json) and the Dockerfile.
-    args: ['--max-semi-space-size=4', GATEWAY_MAIN],
+    args: ['--max-semi-space-size=4', main],
     cpus: ctx.cfg.proxyCpu,
-    cwd: ROOT,
+    cwd: root,
     env: gatewayEnv({ PROXY_PORT: String(port), ...extraEnv }),
     logPath: join(ctx.logDir, `${name}.log`),
   });
@@ -215,6 +239,29 @@ export function latencyOf(msg: Record<string, unknown>, key = 'latencyMs'): Reco
 export function rotate<T>(list: readonly T[], by: number): T[] {
   const n = list.length;
   return list.map((_, i) => list[(i + by) % n] as T);
+}
+
+/**
+ * The "now / baseline" cell: the current gateway's figure over the baseline's, flagged when the current one is
+ * worse by more than 5 % (lower for throughput, higher for memory or latency). "" without a baseline figure.
+ */
+export function vsBaseline(now: number, base: number, higherIsBetter: boolean): string {
+  const x = now / base;
+  if (!Number.isFinite(x)) return Number.isNaN(base) ? '' : 'n/a';
+  const worse = higherIsBetter ? x < 0.95 : x > 1.05;
+  return `${x.toFixed(3)}${worse ? ' WORSE by > 5 %' : ''}`;
+}
+
+/**
+ * The targets of round r: rotated by r, and with the gateway and the baseline gateway (neighbours in TARGETS)
+ * swapped every other round, so that neither always runs right after the other.
+ */
+export function roundOrder(targets: readonly Target[], r: number): Target[] {
+  const order = rotate(targets, r);
+  const g = order.indexOf('gateway');
+  const b = order.indexOf('baseline');
+  if (r % 2 === 1 && g >= 0 && b >= 0) [order[g], order[b]] = ['baseline', 'gateway'];
+  return order;
 }
 
 export function verdict(ok: boolean | null): string {

@@ -8,6 +8,9 @@ export interface SummaryRow {
   readonly go?: string;
   readonly undici?: string;
   readonly gateway: string;
+  /** The BENCH_BASELINE_REV gateway's cell and the current gateway's figure over it; absent without a baseline. */
+  readonly baseline?: string;
+  readonly nowVsBaseline?: string;
   readonly vsNginx: string;
   readonly vsDirect: string;
   readonly target: string;
@@ -28,6 +31,8 @@ export interface Report {
   readonly summary: SummaryRow[];
   readonly details: DetailTable[];
   readonly notes: readonly string[];
+  /** "gateway @<rev>" when BENCH_BASELINE_REV is set: the summary then has its column and "now / baseline". */
+  readonly baselineName: string | null;
   durationSec: number;
 }
 
@@ -43,6 +48,7 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
 
 function configText(config: Readonly<Record<string, unknown>>): string {
   return Object.entries(config)
+    .filter(([, v]) => v !== '') // unset optional knobs (BENCH_BASELINE_REV)
     .map(([k, v]) => `${k}=${v instanceof Set ? [...v].join(',') : Array.isArray(v) ? v.join(',') : String(v)}`)
     .join(', ');
 }
@@ -60,10 +66,19 @@ export function renderReport(r: Report): string {
   out.push(`Run: ${r.startedAt}, ${r.durationSec} s. Versions: ${Object.entries(r.versions).map(([k, v]) => `${k} ${v}`).join('; ')}.`, '');
   out.push(`Settings (env BENCH_*): ${configText(r.config)}.`, '');
   out.push('## Summary', '');
+  const base = r.baselineName;
   out.push(
     table(
-      ['Metric', 'direct', 'nginx proxy', 'Go proxy (vs nginx)', 'bare undici (vs nginx)', 'gateway', 'gateway vs nginx', 'gateway vs direct', 'target', 'verdict'],
-      r.summary.map((s) => [s.metric, s.direct, s.nginx, s.go ?? '', s.undici ?? '', s.gateway, s.vsNginx, s.vsDirect, s.target, s.verdict]),
+      [
+        ...['Metric', 'direct', 'nginx proxy', 'Go proxy (vs nginx)', 'bare undici (vs nginx)', 'gateway', 'gateway vs nginx'],
+        ...(base === null ? [] : [`${base} (vs nginx)`, 'now / baseline']),
+        ...['gateway vs direct', 'target', 'verdict'],
+      ],
+      r.summary.map((s) => [
+        ...[s.metric, s.direct, s.nginx, s.go ?? '', s.undici ?? '', s.gateway, s.vsNginx],
+        ...(base === null ? [] : [s.baseline ?? '', s.nowVsBaseline ?? '']),
+        ...[s.vsDirect, s.target, s.verdict],
+      ]),
     ),
     '',
   );
@@ -72,7 +87,11 @@ export function renderReport(r: Report): string {
       '"Go proxy" = → Go\'s `httputil.ReverseProxy` (bench/go-proxy/main.go, idle pool 1024) → backend; ' +
       '"bare undici" = → node:http + undici `Agent.dispatch`, no auth (bench/undici-proxy.ts) → backend: the floor of a Node proxy; ' +
       '"gateway" = → `node dist/src/main.js` (LOG_LEVEL=silent, embedded control plane, private sandbox, `X-Daytona-Preview-Token`) → backend. ' +
-      'Every request carries `Host: 8080-bench.localhost` and the preview token, whatever the target.',
+      'Every request carries `Host: 8080-bench.localhost` and the preview token, whatever the target.' +
+      (base === null
+        ? ''
+        : ` "${base}" = the gateway built from that revision (BENCH_BASELINE_REV, bench/baseline.ts), started the same way and measured in the same rounds; ` +
+          '"now / baseline" = the current gateway\'s figure over its figure, flagged "WORSE" when the current one is worse by more than 5 %.'),
     '',
   );
   for (const d of r.details) {

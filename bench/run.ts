@@ -11,20 +11,25 @@ import {
   HERE,
   HTTP_HOST,
   httpGet,
+  isGatewayTarget,
   loadBenchConfig,
+  ROOT,
   SANDBOX,
   SIZES,
   startGateway,
   perTarget,
   TARGETS,
+  targetName,
   TOKEN,
   waitHttpOk,
   WS_HOST,
   type BenchContext,
+  type GatewayTarget,
   type Ports,
   type Size,
   type Target,
 } from './harness.js';
+import { prepareBaseline } from './baseline.js';
 import { ensureBinary, findBinary, nginxVersion, writeBackendConfig, writeProxyConfig } from './nginx.js';
 import { buildGoProxy, startGoProxy, startUndiciProxy } from './peers.js';
 import { installExitHandlers, isShuttingDown, onCleanup, setUnexpectedExitHandler, startProcess, stopAll, type Tracked } from './procs.js';
@@ -134,6 +139,7 @@ async function main(): Promise<void> {
     summary: [],
     details: [],
     notes,
+    baselineName: cfg.baselineRev === '' ? null : targetName(cfg, 'baseline'),
     durationSec: 0,
   };
 
@@ -147,8 +153,8 @@ async function main(): Promise<void> {
     }
   }
 
-  const [backendPort, proxyHttpPort, proxyWsPort, echoPort, gatewayPort, idleGatewayPort, coldGatewayPort, cpPort, runnerPort, goPort, undiciPort] =
-    await Promise.all(Array.from({ length: 11 }, () => freePort()));
+  const [backendPort, proxyHttpPort, proxyWsPort, echoPort, gatewayPort, idleGatewayPort, coldGatewayPort, cpPort, runnerPort, goPort, undiciPort, baselinePort] =
+    await Promise.all(Array.from({ length: 12 }, () => freePort()));
   const port = (n: number | undefined): number => {
     if (n === undefined) throw new Error('no port');
     return n;
@@ -161,6 +167,7 @@ async function main(): Promise<void> {
     undiciProxy: port(undiciPort),
     echo: port(echoPort),
     gateway: port(gatewayPort),
+    baseline: port(baselinePort),
     idleGateway: port(idleGatewayPort),
     coldGateway: port(coldGatewayPort),
     cp: port(cpPort),
@@ -175,6 +182,7 @@ async function main(): Promise<void> {
     go: `http://127.0.0.1:${ports.goProxy}`,
     undici: `http://127.0.0.1:${ports.undiciProxy}`,
     gateway: `http://127.0.0.1:${ports.gateway}`,
+    baseline: `http://127.0.0.1:${ports.baseline}`,
   };
   // The peers proxy HTTP only (the WebSocket sections compare direct, nginx and the gateway).
   const wsUrl: Record<Target, string> = {
@@ -183,6 +191,7 @@ async function main(): Promise<void> {
     go: '',
     undici: '',
     gateway: `ws://127.0.0.1:${ports.gateway}/`,
+    baseline: `ws://127.0.0.1:${ports.baseline}/`,
   };
   // Same request bytes everywhere: the nginx servers ignore the gateway's Host and token.
   const httpHeaders = { Host: HTTP_HOST, 'X-Daytona-Preview-Token': TOKEN };
@@ -262,38 +271,57 @@ async function main(): Promise<void> {
     )}\n`,
   );
   const embeddedEnv = { SANDBOXES_FILE: sandboxesFile, SESSION_SECRET: randomBytes(32).toString('hex') };
-  let gateway: Tracked | null = null;
-  let gatewayRestarts = 0;
-  // The gateway is restarted (loudly) if it exits by itself between or during measurements; a measurement
+  const needMainGateway = ['http', 'rate', 'ws'].some((s) => cfg.sections.has(s));
+  // The baseline gateway (BENCH_BASELINE_REV) runs beside the current one, from its own build.
+  const gatewayRoot: Record<GatewayTarget, string> = { gateway: ROOT, baseline: '' };
+  if (cfg.baselineRev !== '' && (needMainGateway || cfg.sections.has('idle') || cfg.sections.has('cold'))) {
+    step(`preparing the baseline gateway ${targetName(cfg, 'baseline')} (git archive, npm ci, npm run build; cached in ${tmpdir()}/bench-baseline-*)`);
+    try {
+      const b = prepareBaseline(cfg.baselineRev, join(logDir, 'baseline-build.log'));
+      gatewayRoot.baseline = b.root;
+      report.versions['baseline'] = `${cfg.baselineRev} = ${b.sha.slice(0, 12)}`;
+      info(`${targetName(cfg, 'baseline')} is commit ${b.sha}, ${b.reused ? 'reused from' : 'built in'} ${b.root}`);
+    } catch (err) {
+      note(`baseline gateway ${targetName(cfg, 'baseline')} SKIPPED: its build failed: ${errMessage(err)}`);
+    }
+  }
+  const gateways: Record<GatewayTarget, Tracked | null> = { gateway: null, baseline: null };
+  const gatewayRestarts: Record<GatewayTarget, number> = { gateway: 0, baseline: 0 };
+  const startMainGateway = (t: GatewayTarget, name: string): Promise<Tracked> => startGateway({ cfg, logDir }, name, ports[t], embeddedEnv, gatewayRoot[t]);
+  // A gateway is restarted (loudly) if it exits by itself between or during measurements; a measurement
   // during which it exited is discarded and run once more.
-  const ensureGateway = async (): Promise<Tracked> => {
-    if (gateway !== null && gateway.alive) return gateway;
-    if (gatewayRestarts >= 3) throw new Error('the gateway exited by itself 3 times: giving up on it');
-    gatewayRestarts++;
-    note(`restarting the gateway (restart ${gatewayRestarts})`);
-    const g = await startGateway({ cfg, logDir }, `gateway-restart${gatewayRestarts}`, ports.gateway, embeddedEnv);
-    gateway = g;
-    for (let i = 0; i < 100; i++) await httpGet(`${httpBase.gateway}/100b`, httpHeaders).catch(() => undefined);
+  const ensureGateway = async (t: GatewayTarget): Promise<Tracked> => {
+    const running = gateways[t];
+    if (running !== null && running.alive) return running;
+    const name = targetName(cfg, t);
+    if (gatewayRestarts[t] >= 3) throw new Error(`the ${name} exited by itself 3 times: giving up on it`);
+    gatewayRestarts[t]++;
+    note(`restarting the ${name} (restart ${gatewayRestarts[t]})`);
+    const g = await startMainGateway(t, `${t}-restart${gatewayRestarts[t]}`);
+    gateways[t] = g;
+    for (let i = 0; i < 100; i++) await httpGet(`${httpBase[t]}/100b`, httpHeaders).catch(() => undefined);
     return g;
   };
   const guarded = async <T>(t: Target, label: string, run: () => Promise<T>): Promise<T> => {
-    if (t !== 'gateway') return run();
+    if (!isGatewayTarget(t)) return run();
     for (let attempt = 0; ; attempt++) {
-      const g = await ensureGateway();
+      const g = await ensureGateway(t);
       const res = await run();
       if (g.alive) return res;
-      note(`the gateway exited during ${label}: that result is discarded`);
-      if (attempt >= 1) throw new Error(`the gateway exited during ${label} twice`);
+      note(`the ${targetName(cfg, t)} exited during ${label}: that result is discarded`);
+      if (attempt >= 1) throw new Error(`the ${targetName(cfg, t)} exited during ${label} twice`);
     }
   };
-  const needMainGateway = ['http', 'rate', 'ws'].some((s) => cfg.sections.has(s));
   if (needMainGateway) {
-    step('starting gateway (embedded control plane)');
-    try {
-      gateway = await startGateway({ cfg, logDir }, 'gateway', ports.gateway, embeddedEnv);
-      available.gateway = true;
-    } catch (err) {
-      note(`gateway did not start: ${err instanceof Error ? err.message : String(err)}`);
+    for (const t of ['gateway', 'baseline'] as const) {
+      if (gatewayRoot[t] === '') continue;
+      step(`starting ${targetName(cfg, t)} (embedded control plane)`);
+      try {
+        gateways[t] = await startMainGateway(t, t);
+        available[t] = true;
+      } catch (err) {
+        note(`${targetName(cfg, t)} did not start: ${errMessage(err)}`);
+      }
     }
   }
 
@@ -331,6 +359,7 @@ async function main(): Promise<void> {
     wrkBin,
     nginxProxy,
     embeddedEnv,
+    gatewayRoot,
     note,
     info,
     step,
@@ -339,14 +368,17 @@ async function main(): Promise<void> {
   await section('http', wrkBin !== null && available.direct, () => runHttpThroughput(ctx));
   await section('rate', available.direct, () => runFixedRate(ctx));
   await section('ws', true, () => runWsEcho(ctx));
-  const mainGateway: Tracked | null = gateway;
-  if (mainGateway !== null) await mainGateway.stop();
+  for (const g of Object.values(gateways)) if (g !== null) await g.stop();
   await section('idle', cfg.idleCount > 0, () => runIdleWs(ctx));
   await section('cold', true, () => runCold(ctx));
   await section('fleet', true, () => runFleetCold(ctx));
   await section('workers', wrkBin !== null && available.direct, () => runWorkers(ctx));
 
   await stopAll();
+  const worse = report.summary.filter((s) => s.nowVsBaseline?.includes('WORSE') === true);
+  if (worse.length > 0) {
+    notes.unshift(`**now / baseline worse by more than 5 % in: ${worse.map((s) => `${s.metric} (${s.nowVsBaseline ?? ''})`).join('; ')}.**`);
+  }
   const busy = load.filter((l) => l.foreignPct > 15);
   if (busy.length > 0) {
     notes.unshift(

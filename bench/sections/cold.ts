@@ -2,15 +2,25 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { errMessage, HERE, latencyOf, runClient, startGateway, TOKEN, verdict, type BenchContext } from '../harness.js';
+import { errMessage, HERE, latencyOf, runClient, startGateway, targetName, TOKEN, verdict, vsBaseline, type BenchContext, type GatewayTarget } from '../harness.js';
+import type { SummaryRow } from '../report.js';
 import { startProcess, type Tracked } from '../procs.js';
 import { fmtNum, isRecord, median, num, sleep } from '../util.js';
+
+const ENDPOINTS = ['public', 'validate', 'runner', 'last-activity'] as const;
+type ColdKind = 'single' | 'burst';
+
+/** What the rounds against one gateway build measured. */
+interface ColdRuns {
+  readonly exactBy: Record<ColdKind, boolean[]>;
+  readonly callsBy: Record<ColdKind, string[]>;
+  readonly lat: Record<ColdKind, { cold: Record<string, number>[]; warm: Record<string, number>[] }>;
+}
 
 export async function runCold(ctx: BenchContext): Promise<void> {
   const { cfg, report, ports, logDir } = ctx;
   const note = (m: string): void => ctx.note(m);
   ctx.step(`cold coalescing: fake Daytona API (${cfg.coldDelayMs} ms per call), ${cfg.coldConcurrency} concurrent cold requests × ${cfg.coldRounds} rounds`);
-  let coldGateway: Tracked | null = null;
   try {
     const cp = startProcess({
       name: 'fake-daytona',
@@ -21,7 +31,47 @@ export async function runCold(ctx: BenchContext): Promise<void> {
     });
     await cp.waitForJson((m) => m['ready'] === true, 10_000);
     const cpUrl = `http://127.0.0.1:${ports.cp}`;
-    coldGateway = await startGateway(ctx, 'gateway-daytona', ports.coldGateway, { DAYTONA_API_URL: cpUrl, PROXY_API_KEY: 'bench-key', SESSION_SECRET: randomBytes(32).toString('hex') });
+    const rows: string[][] = [];
+    const gw = await measureCold(ctx, 'gateway', cpUrl, rows);
+    let base: ColdRuns | null = null;
+    // The baseline build after the current one, through the same fake API (its counts are per sandbox id).
+    if (ctx.gatewayRoot.baseline !== '') {
+      try {
+        base = await measureCold(ctx, 'baseline', cpUrl, rows);
+      } catch (err) {
+        note(`cold coalescing via ${targetName(cfg, 'baseline')} failed: ${errMessage(err)}`);
+      }
+    }
+    pushColdSummary(ctx, gw, base);
+    report.details.push({
+      title:
+        `Cold-cache coalescing (Daytona mode against a fake API answering every call after ${cfg.coldDelayMs} ms and a fake runner; ` +
+        'a fresh private sandbox id per round, `X-Daytona-Preview-Token`, after warm-up rounds on throwaway ids; the client opens its keep-alive connections on /health first, ' +
+        'fires the burst cold, then the same burst again warm)',
+      header: ['Round', 'concurrent', 'public', 'validate', 'runner', 'last-activity', 'other calls', 'statuses cold then warm', 'cold min ms', 'cold p50 ms', 'cold max ms', 'warm p50 ms', 'warm max ms', 'client conns'],
+      rows,
+    });
+  } catch (err) {
+    note(`cold coalescing section failed: ${errMessage(err)}`);
+  }
+}
+
+/** Starts a fresh Daytona-mode gateway of build t, warms it, runs the single then the burst rounds; rows get one line per round. */
+async function measureCold(ctx: BenchContext, t: GatewayTarget, cpUrl: string, rows: string[][]): Promise<ColdRuns> {
+  const { cfg, ports } = ctx;
+  const note = (m: string): void => ctx.note(m);
+  // Round labels and client logs name the baseline build; the current build's stay as they were.
+  const prefix = t === 'gateway' ? '' : `${targetName(cfg, t)} `;
+  const clientPrefix = t === 'gateway' ? 'cold' : `${t}-cold`;
+  let coldGateway: Tracked | null = null;
+  try {
+    coldGateway = await startGateway(
+      ctx,
+      `${t}-daytona`,
+      ports.coldGateway,
+      { DAYTONA_API_URL: cpUrl, PROXY_API_KEY: 'bench-key', SESSION_SECRET: randomBytes(32).toString('hex') },
+      ctx.gatewayRoot[t],
+    );
     const stats = async (): Promise<Record<string, unknown>> => {
       const res = await request(`${cpUrl}/__stats`);
       const v: unknown = await res.body.json();
@@ -37,28 +87,22 @@ export async function runCold(ctx: BenchContext): Promise<void> {
         ctx,
         'cold',
         { origin: `http://127.0.0.1:${ports.coldGateway}`, path: '/', healthHost: 'localhost', headers: { Host: `8080-${id}.localhost`, 'X-Daytona-Preview-Token': TOKEN }, concurrency },
-        `cold-warmup-${i}`,
+        `${clientPrefix}-warmup-${i}`,
         60_000,
       );
     }
     await sleep(Math.max(500, cfg.coldDelayMs * 10));
     await request(`${cpUrl}/__reset`).then((r) => r.body.dump());
-    const ENDPOINTS = ['public', 'validate', 'runner', 'last-activity'] as const;
-    const rows: string[][] = [];
-    const exactBy: Record<'single' | 'burst', boolean[]> = { single: [], burst: [] };
-    const callsBy: Record<'single' | 'burst', string[]> = { single: [], burst: [] };
-    const lat: Record<'single' | 'burst', { cold: Record<string, number>[]; warm: Record<string, number>[] }> = {
-      single: { cold: [], warm: [] },
-      burst: { cold: [], warm: [] },
-    };
-    const runRound = async (kind: 'single' | 'burst', label: string): Promise<void> => {
+    const runs: ColdRuns = { exactBy: { single: [], burst: [] }, callsBy: { single: [], burst: [] }, lat: { single: { cold: [], warm: [] }, burst: { cold: [], warm: [] } } };
+    const { exactBy, callsBy, lat } = runs;
+    const runRound = async (kind: ColdKind, label: string): Promise<void> => {
       const concurrency = kind === 'single' ? 1 : cfg.coldConcurrency;
       const id = `cold-${label}-${randomBytes(4).toString('hex')}`;
       const msg = await runClient(
         ctx,
         'cold',
         { origin: `http://127.0.0.1:${ports.coldGateway}`, path: '/', healthHost: 'localhost', headers: { Host: `8080-${id}.localhost`, 'X-Daytona-Preview-Token': TOKEN }, concurrency },
-        `cold-${label}`,
+        `${clientPrefix}-${label}`,
         60_000,
       );
       await sleep(Math.max(500, cfg.coldDelayMs * 10)); // last-activity is detached from the requests
@@ -70,13 +114,13 @@ export async function runCold(ctx: BenchContext): Promise<void> {
       const cold = latencyOf(msg);
       const warm = latencyOf(msg, 'warmLatencyMs');
       const statuses = `${isRecord(msg['statuses']) ? JSON.stringify(msg['statuses']) : '?'} then ${isRecord(msg['warmStatuses']) ? JSON.stringify(msg['warmStatuses']) : '?'}`;
-      if (typeof msg['firstError'] === 'string' && msg['firstError'] !== '') note(`cold ${label}: ${msg['firstError']}`);
+      if (typeof msg['firstError'] === 'string' && msg['firstError'] !== '') note(`cold ${prefix}${label}: ${msg['firstError']}`);
       exactBy[kind].push(ENDPOINTS.every((e) => num(mine[e], 0) === 1) && extra.length === 0);
       callsBy[kind].push(ENDPOINTS.map((e) => String(num(mine[e], 0))).join('/') + (extra.length > 0 ? '+' : ''));
       lat[kind].cold.push(cold);
       lat[kind].warm.push(warm);
       rows.push([
-        label,
+        `${prefix}${label}`,
         String(concurrency),
         ...ENDPOINTS.map((e) => String(num(mine[e], 0))),
         extra.map((k) => `${k}: ${String(mine[k])}`).join(', ') + (other.length > 0 ? ` (other ids: ${other.join('; ')})` : ''),
@@ -89,7 +133,7 @@ export async function runCold(ctx: BenchContext): Promise<void> {
         String(num(msg['connected'], 0)),
       ]);
       console.error(
-        `   ${label}: calls ${ENDPOINTS.map((e) => `${e}=${String(num(mine[e], 0))}`).join(' ')}${extra.length > 0 ? ` +${extra.join(',')}` : ''}; ` +
+        `   ${prefix}${label}: calls ${ENDPOINTS.map((e) => `${e}=${String(num(mine[e], 0))}`).join(' ')}${extra.length > 0 ? ` +${extra.join(',')}` : ''}; ` +
           `${statuses}; cold p50 ${fmtNum(cold['p50'] ?? Number.NaN, 1)} / max ${fmtNum(cold['max'] ?? Number.NaN, 1)} ms, ` +
           `warm p50 ${fmtNum(warm['p50'] ?? Number.NaN, 1)} / max ${fmtNum(warm['max'] ?? Number.NaN, 1)} ms`,
       );
@@ -102,55 +146,64 @@ export async function runCold(ctx: BenchContext): Promise<void> {
     };
     for (let r = 0; r < cfg.coldRounds; r++) await runRound('single', `single-r${r + 1}`);
     for (let r = 0; r < cfg.coldRounds; r++) await runRound('burst', `burst-r${r + 1}`);
-    const exact = [...exactBy.single, ...exactBy.burst];
-    report.summary.push({
-      metric: `Cold: control-plane calls per fresh sandbox, ${cfg.coldConcurrency} concurrent cold requests then ${cfg.coldConcurrency} warm (public/validate/runner/last-activity, per round)`,
-      direct: '',
-      nginx: '',
-      gateway: callsBy.burst.join(', ') + (callsBy.single.length > 0 ? ` (single requests: ${callsBy.single.join(', ')})` : ''),
-      vsNginx: '',
-      vsDirect: '',
-      target: 'exactly 1 each',
-      verdict: verdict(exact.length > 0 ? exact.every(Boolean) : null),
-    });
-    const med = (kind: 'single' | 'burst', which: 'cold' | 'warm', k: string): number => median(lat[kind][which].map((x) => x[k] ?? Number.NaN));
-    const singleCold = med('single', 'cold', 'max');
-    const singleWarm = med('single', 'warm', 'max');
-    report.summary.push({
-      metric: `Cold latency, one request, API ${cfg.coldDelayMs} ms per call (ms; warm in brackets)`,
-      direct: '',
-      nginx: '',
-      gateway: `${fmtNum(singleCold, 1)} (${fmtNum(singleWarm, 1)})`,
-      vsNginx: '',
-      vsDirect: Number.isFinite(singleCold - singleWarm) ? `cold − warm = ${(singleCold - singleWarm).toFixed(1)} ms` : '',
-      target: `cold − warm ≈ ${cfg.coldDelayMs} ms + a few ms (≤ +10)`,
-      verdict: verdict(Number.isFinite(singleCold - singleWarm) ? singleCold - singleWarm <= cfg.coldDelayMs + 10 : null),
-    });
-    const burstCold = med('burst', 'cold', 'p50');
-    const burstWarm = med('burst', 'warm', 'p50');
-    report.summary.push({
-      metric: `Cold latency, ${cfg.coldConcurrency} concurrent requests, p50 / max (ms; the same burst warm in brackets)`,
-      direct: '',
-      nginx: '',
-      gateway: `${fmtNum(burstCold, 1)} / ${fmtNum(med('burst', 'cold', 'max'), 1)} (${fmtNum(burstWarm, 1)} / ${fmtNum(med('burst', 'warm', 'max'), 1)})`,
-      vsNginx: '',
-      vsDirect: Number.isFinite(burstCold - burstWarm) ? `cold − warm p50 = ${(burstCold - burstWarm).toFixed(1)} ms` : '',
-      target: `cold − warm ≈ ${cfg.coldDelayMs} ms + a few ms (≤ +10)`,
-      verdict: verdict(Number.isFinite(burstCold - burstWarm) ? burstCold - burstWarm <= cfg.coldDelayMs + 10 : null),
-    });
-    report.details.push({
-      title:
-        `Cold-cache coalescing (Daytona mode against a fake API answering every call after ${cfg.coldDelayMs} ms and a fake runner; ` +
-        'a fresh private sandbox id per round, `X-Daytona-Preview-Token`, after warm-up rounds on throwaway ids; the client opens its keep-alive connections on /health first, ' +
-        'fires the burst cold, then the same burst again warm)',
-      header: ['Round', 'concurrent', 'public', 'validate', 'runner', 'last-activity', 'other calls', 'statuses cold then warm', 'cold min ms', 'cold p50 ms', 'cold max ms', 'warm p50 ms', 'warm max ms', 'client conns'],
-      rows,
-    });
     const startupCounts = isRecord(startupStats['counts']) ? JSON.stringify(startupStats['counts']) : '{}';
-    ctx.info(`Daytona-mode gateway start-up made these API calls (not counted above): ${startupCounts}`);
-  } catch (err) {
-    note(`cold coalescing section failed: ${errMessage(err)}`);
+    ctx.info(`Daytona-mode ${targetName(cfg, t)} start-up made these API calls (not counted above): ${startupCounts}`);
+    return runs;
   } finally {
     if (coldGateway !== null) await coldGateway.stop();
   }
+}
+
+/** The three summary rows of the current build, with the baseline build's cells beside them when there is one. */
+function pushColdSummary(ctx: BenchContext, gw: ColdRuns, base: ColdRuns | null): void {
+  const { cfg, report } = ctx;
+  const calls = (r: ColdRuns): string => r.callsBy.burst.join(', ') + (r.callsBy.single.length > 0 ? ` (single requests: ${r.callsBy.single.join(', ')})` : '');
+  const med = (r: ColdRuns, kind: ColdKind, which: 'cold' | 'warm', k: string): number => median(r.lat[kind][which].map((x) => x[k] ?? Number.NaN));
+  const single = (r: ColdRuns): string => `${fmtNum(med(r, 'single', 'cold', 'max'), 1)} (${fmtNum(med(r, 'single', 'warm', 'max'), 1)})`;
+  const burst = (r: ColdRuns): string =>
+    `${fmtNum(med(r, 'burst', 'cold', 'p50'), 1)} / ${fmtNum(med(r, 'burst', 'cold', 'max'), 1)} (${fmtNum(med(r, 'burst', 'warm', 'p50'), 1)} / ${fmtNum(med(r, 'burst', 'warm', 'max'), 1)})`;
+  // Baseline cells: its figure, and the current cold latency over its own (lower is better).
+  const beside = (cell: (r: ColdRuns) => string, kind: ColdKind | null, k: string): Pick<SummaryRow, 'baseline' | 'nowVsBaseline'> => {
+    if (ctx.gatewayRoot.baseline === '') return {};
+    if (base === null) return { baseline: 'failed (see notes)', nowVsBaseline: 'n/a' };
+    return { baseline: cell(base), nowVsBaseline: kind === null ? '' : vsBaseline(med(gw, kind, 'cold', k), med(base, kind, 'cold', k), false) };
+  };
+  const exact = [...gw.exactBy.single, ...gw.exactBy.burst];
+  report.summary.push({
+    metric: `Cold: control-plane calls per fresh sandbox, ${cfg.coldConcurrency} concurrent cold requests then ${cfg.coldConcurrency} warm (public/validate/runner/last-activity, per round)`,
+    direct: '',
+    nginx: '',
+    gateway: calls(gw),
+    ...beside(calls, null, ''),
+    vsNginx: '',
+    vsDirect: '',
+    target: 'exactly 1 each',
+    verdict: verdict(exact.length > 0 ? exact.every(Boolean) : null),
+  });
+  const singleCold = med(gw, 'single', 'cold', 'max');
+  const singleWarm = med(gw, 'single', 'warm', 'max');
+  report.summary.push({
+    metric: `Cold latency, one request, API ${cfg.coldDelayMs} ms per call (ms; warm in brackets)`,
+    direct: '',
+    nginx: '',
+    gateway: single(gw),
+    ...beside(single, 'single', 'max'),
+    vsNginx: '',
+    vsDirect: Number.isFinite(singleCold - singleWarm) ? `cold − warm = ${(singleCold - singleWarm).toFixed(1)} ms` : '',
+    target: `cold − warm ≈ ${cfg.coldDelayMs} ms + a few ms (≤ +10)`,
+    verdict: verdict(Number.isFinite(singleCold - singleWarm) ? singleCold - singleWarm <= cfg.coldDelayMs + 10 : null),
+  });
+  const burstCold = med(gw, 'burst', 'cold', 'p50');
+  const burstWarm = med(gw, 'burst', 'warm', 'p50');
+  report.summary.push({
+    metric: `Cold latency, ${cfg.coldConcurrency} concurrent requests, p50 / max (ms; the same burst warm in brackets)`,
+    direct: '',
+    nginx: '',
+    gateway: burst(gw),
+    ...beside(burst, 'burst', 'p50'),
+    vsNginx: '',
+    vsDirect: Number.isFinite(burstCold - burstWarm) ? `cold − warm p50 = ${(burstCold - burstWarm).toFixed(1)} ms` : '',
+    target: `cold − warm ≈ ${cfg.coldDelayMs} ms + a few ms (≤ +10)`,
+    verdict: verdict(Number.isFinite(burstCold - burstWarm) ? burstCold - burstWarm <= cfg.coldDelayMs + 10 : null),
+  });
 }

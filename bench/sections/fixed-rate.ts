@@ -1,7 +1,11 @@
 // Fixed-rate latency: the open-loop client of bench/client.ts at BENCH_RATE req/s against each target.
-import { errMessage, latencyOf, PEERS, perTarget, rotate, runClient, targetsFor, verdict, type BenchContext, type Target } from '../harness.js';
+import { errMessage, latencyOf, PEERS, perTarget, roundOrder, runClient, targetName, targetsFor, verdict, type BenchContext, type Target } from '../harness.js';
 import { cpuInterference, cpuMark } from '../system.js';
 import { fmtNum, median, num } from '../util.js';
+
+function msDelta(d: number): string {
+  return Number.isFinite(d) ? `${d >= 0 ? '+' : ''}${d.toFixed(2)} ms` : 'n/a';
+}
 
 export async function runFixedRate(ctx: BenchContext): Promise<void> {
   const { cfg, report, httpBase, httpHeaders } = ctx;
@@ -12,7 +16,7 @@ export async function runFixedRate(ctx: BenchContext): Promise<void> {
   const sched: Record<Target, Record<string, number>[]> = perTarget(() => []);
   const errs: Record<Target, number> = perTarget(() => 0);
   for (let r = 0; r < cfg.rateRounds; r++) {
-    for (const t of rotate(httpTargets, r)) {
+    for (const t of roundOrder(httpTargets, r)) {
       const label = `rate-${t}-r${r + 1}`;
       try {
         const m0 = cpuMark();
@@ -50,8 +54,10 @@ export async function runFixedRate(ctx: BenchContext): Promise<void> {
       go: peer('go'),
       undici: peer('undici'),
       gateway: fmtNum(m('gateway', k), 2),
-      vsNginx: Number.isFinite(dn) ? `${dn >= 0 ? '+' : ''}${dn.toFixed(2)} ms` : 'n/a',
-      vsDirect: Number.isFinite(d) ? `${d >= 0 ? '+' : ''}${d.toFixed(2)} ms` : 'n/a',
+      // A difference, not flagged: tail latencies of this VM move by milliseconds from round to round.
+      ...(httpTargets.includes('baseline') ? { baseline: fmtNum(m('baseline', k), 2), nowVsBaseline: msDelta(m('gateway', k) - m('baseline', k)) } : {}),
+      vsNginx: msDelta(dn),
+      vsDirect: msDelta(d),
       target: k === 'p99' ? '≤ direct + 2 ms' : '',
       verdict: k === 'p99' ? verdict(Number.isFinite(delta) ? delta <= 2 && errs.gateway === 0 : null) : '',
     });
@@ -63,7 +69,7 @@ export async function runFixedRate(ctx: BenchContext): Promise<void> {
       'Latency from hand-off to undici; the last two columns count from the scheduled send time instead (adds the client timer lateness of this VM)',
     header: ['Target', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'p99 per round (steal % of a core)', 'errors', 'p99 from schedule', 'p99.9 from schedule'],
     rows: httpTargets.map((t) => [
-      t,
+      targetName(cfg, t),
       fmtNum(m(t, 'p50'), 2),
       fmtNum(m(t, 'p90'), 2),
       fmtNum(m(t, 'p99'), 2),

@@ -1,6 +1,6 @@
-// HTTP throughput: wrk, closed loop, interleaved rounds of direct / nginx / Go / bare undici / gateway, medians.
+// HTTP throughput: wrk, closed loop, interleaved rounds of direct / nginx / Go / bare undici / gateway (/ baseline gateway), medians.
 import type { SummaryRow } from '../report.js';
-import { errMessage, PEERS, perTarget, rotate, SIZES, targetsFor as targetsOf, verdict, type BenchContext, type Target } from '../harness.js';
+import { errMessage, PEERS, perTarget, roundOrder, SIZES, targetName, targetsFor as targetsOf, verdict, vsBaseline, type BenchContext, type Target } from '../harness.js';
 import { fmtNum, median } from '../util.js';
 import { runWrk, type WrkResult } from '../wrk.js';
 
@@ -24,7 +24,7 @@ export async function runHttpThroughput(ctx: BenchContext): Promise<void> {
     for (const c of cfg.conns) {
       const runs: Record<Target, WrkResult[]> = perTarget(() => []);
       for (let r = 0; r < cfg.rounds; r++) {
-        for (const t of rotate(targetsFor(s.key), r)) {
+        for (const t of roundOrder(targetsFor(s.key), r)) {
           const label = `${s.key}-c${c}-${t}-r${r + 1}`;
           try {
             const res = await ctx.guarded(t, label, () =>
@@ -48,8 +48,9 @@ export async function runHttpThroughput(ctx: BenchContext): Promise<void> {
         const x = med(t) / med('nginx');
         return Number.isFinite(x) ? `${x.toFixed(2)}×` : 'n/a';
       };
-      const peer = (t: Target): string => (targetsFor(s.key).includes(t) && PEERS.includes(t) ? `${fmtNum(med(t))} (${ratio(t)})` : '');
-      console.error(`   ${s.label}, ${c} conns, median vs nginx: ${targetsFor(s.key).filter((t) => t !== 'nginx').map((t) => `${t} ${ratio(t)}`).join(', ')}`);
+      const measured = (t: Target): boolean => targetsFor(s.key).includes(t);
+      const peer = (t: Target): string => (measured(t) && PEERS.includes(t) ? `${fmtNum(med(t))} (${ratio(t)})` : '');
+      console.error(`   ${s.label}, ${c} conns, median vs nginx: ${targetsFor(s.key).filter((t) => t !== 'nginx').map((t) => `${targetName(cfg, t)} ${ratio(t)}`).join(', ')}`);
       const gwBroken = available.gateway && !sizeOk.gateway[s.key];
       const ok = gwBroken ? false : Number.isFinite(vsNginx) ? vsNginx >= s.minRatio && bad('gateway') === 0 : null;
       const row: SummaryRow = {
@@ -59,6 +60,7 @@ export async function runHttpThroughput(ctx: BenchContext): Promise<void> {
         go: peer('go'),
         undici: peer('undici'),
         gateway: gwBroken ? 'wrong answer (see notes)' : fmtNum(gw),
+        ...(measured('baseline') ? { baseline: `${fmtNum(med('baseline'))} (${ratio('baseline')})`, nowVsBaseline: vsBaseline(gw, med('baseline'), true) } : {}),
         vsNginx: Number.isFinite(vsNginx) ? `${vsNginx.toFixed(2)}×` : 'n/a',
         vsDirect: Number.isFinite(gw / med('direct')) ? `${(gw / med('direct')).toFixed(2)}×` : 'n/a',
         target: `≥ ${s.minRatio}× nginx`,
@@ -68,7 +70,7 @@ export async function runHttpThroughput(ctx: BenchContext): Promise<void> {
       for (const t of targetsFor(s.key)) {
         rows.push([
           `${s.label}, ${c} conns`,
-          t,
+          targetName(cfg, t),
           runs[t].map((x) => fmtNum(x.rps)).join(' / '),
           fmtNum(med(t)),
           ratio(t),

@@ -1,12 +1,12 @@
-// Idle WebSockets: RSS of a fresh gateway (and of the nginx proxy) before and after opening BENCH_IDLE_WS of them.
+// Idle WebSockets: RSS of a fresh gateway (of a fresh baseline gateway, and of the nginx proxy) before and after opening BENCH_IDLE_WS of them.
 import { join } from 'node:path';
-import { clientArgs, errMessage, httpGet, perTarget, runClient, startGateway, verdict, type BenchContext, type Target } from '../harness.js';
+import { clientArgs, errMessage, httpGet, isGatewayTarget, perTarget, runClient, startGateway, targetName, verdict, vsBaseline, type BenchContext, type GatewayTarget, type Target } from '../harness.js';
 import { startProcess, type Tracked } from '../procs.js';
 import { treeRssKiB } from '../system.js';
-import { fmtNum, median, num, sleep } from '../util.js';
+import { fmtNum, fmtRatio, median, num, sleep } from '../util.js';
 
 export async function runIdleWs(ctx: BenchContext): Promise<void> {
-  const { cfg, report, ports, wsUrl, wsHeaders, httpHeaders, nginxProxy, embeddedEnv, logDir } = ctx;
+  const { cfg, report, ports, wsUrl, wsHeaders, httpHeaders, nginxProxy, embeddedEnv, gatewayRoot, logDir } = ctx;
   const note = (m: string): void => ctx.note(m);
   ctx.step(`idle WebSockets: ${cfg.idleCount} through a fresh gateway (and through nginx), RSS before/after`);
   const measureIdle = async (label: string, proc: Tracked, url: string): Promise<{ before: number; after: number; afterClose: number; ok: number; failed: number }> => {
@@ -45,12 +45,13 @@ export async function runIdleWs(ctx: BenchContext): Promise<void> {
   };
   const rows: string[][] = [];
   const perConn: Record<Target, number> = perTarget(() => Number.NaN);
-  const idleTargets: { t: Target; run: () => Promise<{ proc: Tracked; url: string; own: boolean }> }[] = [
-    {
-      t: 'gateway',
-      run: async () => ({ proc: await startGateway(ctx, 'gateway-idle', ports.idleGateway, embeddedEnv), url: `ws://127.0.0.1:${ports.idleGateway}/`, own: true }),
-    },
-  ];
+  // One fresh gateway after the other on the same port: the current build, then the baseline's when there is one.
+  const freshGateway = (t: GatewayTarget) => ({
+    t,
+    run: async () => ({ proc: await startGateway(ctx, `${t}-idle`, ports.idleGateway, embeddedEnv, gatewayRoot[t]), url: `ws://127.0.0.1:${ports.idleGateway}/`, own: true }),
+  });
+  const idleTargets: { t: Target; run: () => Promise<{ proc: Tracked; url: string; own: boolean }> }[] = [freshGateway('gateway')];
+  if (gatewayRoot.baseline !== '') idleTargets.push(freshGateway('baseline'));
   if (nginxProxy !== null) {
     const np = nginxProxy;
     idleTargets.push({ t: 'nginx', run: () => Promise.resolve({ proc: np, url: wsUrl.nginx, own: false }) });
@@ -59,7 +60,7 @@ export async function runIdleWs(ctx: BenchContext): Promise<void> {
     try {
       const { proc, url, own } = await run();
       try {
-        if (t === 'gateway') {
+        if (isGatewayTarget(t)) {
           // Load what a first request and a first upgrade load, so the baseline is a warm process.
           await httpGet(`http://127.0.0.1:${ports.idleGateway}/100b`, httpHeaders).catch(() => undefined);
           await runClient(ctx, 'ws-echo', { url, headers: wsHeaders, connections: 2, window: 4, size: cfg.wsSize, durationMs: 500, warmupMs: 200 }, 'idle-warm', 30_000).catch(
@@ -68,14 +69,14 @@ export async function runIdleWs(ctx: BenchContext): Promise<void> {
         }
         const r = await measureIdle(t, proc, url);
         perConn[t] = (r.after - r.before) / Math.max(1, r.ok);
-        rows.push([t, String(r.ok), String(r.failed), fmtNum(r.before), fmtNum(r.after), fmtNum(r.afterClose), fmtNum(perConn[t], 2)]);
-        console.error(`   ${t}: ${fmtNum(r.before)} KiB → ${fmtNum(r.after)} KiB with ${r.ok} idle WebSockets = ${fmtNum(perConn[t], 2)} KiB/conn`);
+        rows.push([targetName(cfg, t), String(r.ok), String(r.failed), fmtNum(r.before), fmtNum(r.after), fmtNum(r.afterClose), fmtNum(perConn[t], 2)]);
+        console.error(`   ${targetName(cfg, t)}: ${fmtNum(r.before)} KiB → ${fmtNum(r.after)} KiB with ${r.ok} idle WebSockets = ${fmtNum(perConn[t], 2)} KiB/conn`);
         if (r.ok < cfg.idleCount) perConn[t] = Number.NaN;
       } finally {
         if (own) await proc.stop();
       }
     } catch (err) {
-      note(`idle WebSockets via ${t} failed: ${errMessage(err)}`);
+      note(`idle WebSockets via ${targetName(cfg, t)} failed: ${errMessage(err)}`);
     }
   }
   const gwPer = perConn.gateway;
@@ -84,6 +85,9 @@ export async function runIdleWs(ctx: BenchContext): Promise<void> {
     direct: '',
     nginx: fmtNum(perConn.nginx, 2),
     gateway: fmtNum(gwPer, 2),
+    ...(gatewayRoot.baseline !== ''
+      ? { baseline: `${fmtNum(perConn.baseline, 2)} (${fmtRatio(perConn.baseline / perConn.nginx)})`, nowVsBaseline: vsBaseline(gwPer, perConn.baseline, false) }
+      : {}),
     vsNginx: Number.isFinite(gwPer / perConn.nginx) ? `${(gwPer / perConn.nginx).toFixed(2)}×` : 'n/a',
     vsDirect: '',
     target: '≤ 13 KiB',

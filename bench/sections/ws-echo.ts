@@ -1,15 +1,15 @@
-// WebSocket echo messages/s through direct / nginx / gateway.
-import { errMessage, perTarget, rotate, runClient, TARGETS, verdict, type BenchContext, type Target } from '../harness.js';
-import { fmtNum, median, num } from '../util.js';
+// WebSocket echo messages/s through direct / nginx / gateway (/ baseline gateway).
+import { errMessage, isGatewayTarget, perTarget, roundOrder, runClient, TARGETS, targetName, verdict, vsBaseline, type BenchContext, type Target } from '../harness.js';
+import { fmtNum, fmtRatio, median, num } from '../util.js';
 
 export async function runWsEcho(ctx: BenchContext): Promise<void> {
   const { cfg, report, wsUrl, wsHeaders, nginxProxy, available } = ctx;
   const note = (m: string): void => ctx.note(m);
-  const wsTargets = TARGETS.filter((t) => t === 'direct' || (t === 'nginx' && nginxProxy !== null) || (t === 'gateway' && available.gateway));
+  const wsTargets = TARGETS.filter((t) => t === 'direct' || (t === 'nginx' && nginxProxy !== null) || (isGatewayTarget(t) && available[t]));
   ctx.step(`WebSocket echo: ${cfg.wsConns} connections × ${cfg.wsWindow} in flight, ${cfg.wsSize} B messages, ${cfg.wsDurationMs / 1000}s × ${cfg.rounds} rounds`);
   const runs: Record<Target, number[]> = perTarget(() => []);
   for (let r = 0; r < cfg.rounds; r++) {
-    for (const t of rotate(wsTargets, r)) {
+    for (const t of roundOrder(wsTargets, r)) {
       const label = `ws-echo-${t}-r${r + 1}`;
       try {
         const msg = await ctx.guarded(t, label, () =>
@@ -36,6 +36,9 @@ export async function runWsEcho(ctx: BenchContext): Promise<void> {
     direct: fmtNum(med('direct')),
     nginx: fmtNum(med('nginx')),
     gateway: fmtNum(med('gateway')),
+    ...(wsTargets.includes('baseline')
+      ? { baseline: `${fmtNum(med('baseline'))} (${fmtRatio(med('baseline') / med('nginx'))})`, nowVsBaseline: vsBaseline(med('gateway'), med('baseline'), true) }
+      : {}),
     vsNginx: Number.isFinite(vsNginx) ? `${vsNginx.toFixed(2)}×` : 'n/a',
     vsDirect: Number.isFinite(med('gateway') / med('direct')) ? `${(med('gateway') / med('direct')).toFixed(2)}×` : 'n/a',
     target: '≥ 0.9× nginx',
@@ -44,6 +47,6 @@ export async function runWsEcho(ctx: BenchContext): Promise<void> {
   report.details.push({
     title: 'WebSocket echo (ws client in its own process on the load core; echo server: ws, not pinned)',
     header: ['Target', 'msg/s per round', 'median msg/s'],
-    rows: wsTargets.map((t) => [t, runs[t].map((x) => fmtNum(x)).join(' / '), fmtNum(med(t))]),
+    rows: wsTargets.map((t) => [targetName(cfg, t), runs[t].map((x) => fmtNum(x)).join(' / '), fmtNum(med(t))]),
   });
 }
