@@ -87,8 +87,8 @@ export class Admission {
       return CROSS_SITE_UPGRADE
     }
 
-    // SPEC §10: a signed toolbox file URL is authorized by its signature alone.
-    const signed = via === 'request' && p.toolbox ? parseSignedFileRequest(req.method, p.path, p.target.query) : null
+    // SPEC §10: a signed toolbox file URL is authorized by its signature alone (bound to its path).
+    const signed = p.toolbox ? parseSignedFileRequest(req.method, p.path, p.target.query) : null
     if (signed !== null) p = { ...p, target: { ...p.target, query: stripSignedParams(p.target.query) } }
     const c = credentialsOf(req, p)
     // The runner lookup does not depend on the auth answer: a cold request sends both at once.

@@ -11,7 +11,7 @@ import type { ForwardContext, HttpForwarder, UpstreamErrorKind } from '../forwar
 import { WsTunnel } from '../forward/ws.js'
 import type { ActivityTracker, LiveStream } from '../resolve/activity.js'
 import { NOT_FOUND, routeHost, type BaseTarget, type HostRefusal, type PreviewTarget } from '../routing/host-route.js'
-import { matchRoute, type Answer, type RouteTable } from '../routes/table.js'
+import { matchRoute, type Answer, type RouteTable, type RowMatch } from '../routes/table.js'
 import { sendStartingPage } from '../wake/starting-page.js'
 import type { Accounting, RequestRecord, UpgradeRecord } from './accounting.js'
 import { sendError, sendRawError, sendRedirect } from '../errors/respond.js'
@@ -48,6 +48,11 @@ function rawRetryAfter(r: Refused): string {
   return r.retryAfterSec === undefined ? '' : `Retry-After: ${r.retryAfterSec}\r\n`
 }
 
+/** The gateway's own endpoints answer requests; an upgrade to one has nothing to upgrade to. */
+function upgradeRefusal(row: RowMatch): HostRefusal {
+  return row.upgradeRefusal === undefined ? NOT_FOUND : { kind: 'refuse', code: row.upgradeRefusal, close: false }
+}
+
 function upgradeSocketOnError(this: Duplex): void {
   this.destroy()
 }
@@ -81,17 +86,17 @@ export class RequestFlow {
     if (at.kind === 'refuse') return at
     if (at.kind === 'base') {
       note.kind = 'base'
-      const m = matchRoute(this.#d.routes.base, req.method, at.target, upgrade)
+      const m = matchRoute(this.#d.routes.base, req.method, at.target)
       if (m === null) return NOT_FOUND
       note.kind = m.row.kind
       if (m.row.admit !== undefined) return m.row.admit(at)
-      return { kind: 'answer-base', answer: m.row.answer, at, params: m.params }
+      return upgrade ? upgradeRefusal(m.row) : { kind: 'answer-base', answer: m.row.answer, at, params: m.params }
     }
-    const m = matchRoute(this.#d.routes.preview, req.method, at.target, upgrade)
+    const m = matchRoute(this.#d.routes.preview, req.method, at.target)
     if (m === null) return at
     note.kind = m.row.kind
     if (m.row.admit !== undefined) return m.row.admit(at)
-    return { kind: 'answer-preview', answer: m.row.answer, at, params: m.params }
+    return upgrade ? upgradeRefusal(m.row) : { kind: 'answer-preview', answer: m.row.answer, at, params: m.params }
   }
 
   async #request(req: IncomingMessage, res: ServerResponse, rec: RequestRecord): Promise<void> {
@@ -133,7 +138,7 @@ export class RequestFlow {
 
   async #upgrade(req: IncomingMessage, s: Socket, head: Buffer, u: UpgradeRecord): Promise<void> {
     const r = this.#route(req, true, u)
-    // Rows that answer are skipped for upgrades: those kinds cannot come back here.
+    // #route never gives an upgrade a row that answers (it is refused there instead).
     if (r.kind !== 'preview') return this.#refuseUpgrade(u, s, r.kind === 'refuse' ? r.code : 'NOT_FOUND')
     const d = await this.#d.admission.admit(req, 'upgrade', r, s, u)
     if (d.kind === 'gone') return

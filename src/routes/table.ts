@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ACCEPT_PATH } from '../admission/warning-page.js'
 import { LOGIN_TICKET_PARAM } from '../auth/oidc.js'
+import type { GatewayErrorCode } from '../errors/codes.js'
 import type { RouteKind } from '../metrics/metrics.js'
 import type { BaseTarget, HostRefusal, PreviewTarget } from '../routing/host-route.js'
 import type { RequestTarget } from '../routing/request-target.js'
@@ -14,12 +15,12 @@ import { TOOLBOX_PREFIX, toolboxTarget } from './toolbox.js'
 import { WarningAccept, type WarningAcceptOptions } from './warning-accept.js'
 import { WEBHOOK_PATH, type WebhookRoute } from './webhooks.js'
 
-/** Answers the request here (HTTP requests only: an upgrade never matches such a row). */
+/** Answers the request here (HTTP requests only: an upgrade to such a row is refused). */
 export type Answer<T> = (req: IncomingMessage, res: ServerResponse, at: T, params: readonly string[]) => void | Promise<void>
 /** Turns the request into a preview target for admission (requests and upgrades alike). */
 export type Admit<T> = (at: T) => PreviewTarget | HostRefusal
 
-interface RowMatch {
+export interface RowMatch {
   /** Method names, or '*' for any. */
   readonly methods: readonly string[] | '*'
   /** An exact path, a prefix (ends in `/`), a pattern (its groups are the params), or any path. */
@@ -28,6 +29,8 @@ interface RowMatch {
   readonly query?: string
   /** The access log's and metrics' name for the route. */
   readonly kind: RouteKind
+  /** What an upgrade to a row that answers is told (default NOT_FOUND: nothing to upgrade to). */
+  readonly upgradeRefusal?: GatewayErrorCode
 }
 
 export type RouteRow<T> = RowMatch & ({ readonly answer: Answer<T>; readonly admit?: never } | { readonly admit: Admit<T>; readonly answer?: never })
@@ -47,13 +50,9 @@ export interface RouteMatch<T> {
 const NO_PARAMS: readonly string[] = Object.freeze([])
 export const GET_HEAD: readonly string[] = Object.freeze(['GET', 'HEAD'])
 
-/**
- * The first row for this method and target. Rows that answer are skipped for upgrades. Allocates
- * only when a row matches, so a preview request passes its host's rows for free.
- */
-export function matchRoute<T>(rows: readonly RouteRow<T>[], method: string | undefined, t: RequestTarget, upgrade: boolean): RouteMatch<T> | null {
+/** The first row for this method and target. Allocates only when a row matches, so a preview passes its host's rows for free. */
+export function matchRoute<T>(rows: readonly RouteRow<T>[], method: string | undefined, t: RequestTarget): RouteMatch<T> | null {
   for (const row of rows) {
-    if (upgrade && row.admit === undefined) continue
     if (row.methods !== '*' && (method === undefined || !row.methods.includes(method))) continue
     if (row.query !== undefined && !(t.hasQuery && t.query.includes(row.query))) continue
     const p = row.path
@@ -90,7 +89,8 @@ export function routeTable(d: RouteDeps): RouteTable {
   ]
   if (d.webhooks !== null) base.push({ methods: '*', path: WEBHOOK_PATH, kind: 'base', answer: d.webhooks.handle })
   const preview: RouteRow<PreviewTarget>[] = [
-    { methods: '*', path: undefined, query: LOGIN_TICKET_PARAM, kind: 'login', answer: new TicketRedemption(d).answer },
+    // SPEC §4: the app never sees a ticket, and only a navigation can redeem one.
+    { methods: '*', path: undefined, query: LOGIN_TICKET_PARAM, kind: 'login', answer: new TicketRedemption(d).answer, upgradeRefusal: 'LOGIN_FAILED' },
   ]
   if (d.previewWarning) preview.unshift({ methods: ['POST'], path: ACCEPT_PATH, kind: 'preview', answer: new WarningAccept(d).answer })
   return { base, preview }

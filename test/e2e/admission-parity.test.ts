@@ -410,7 +410,6 @@ const ROWS: readonly Row[] = [
   {
     name: 'signed toolbox file URL (SPEC §10): authorized by the signature alone; signature and expires cut',
     stack: 'main',
-    todo: 'differs today: request → admitted (signature checked, cut), upgrade → 401 UNAUTHORIZED (signature ignored)',
     async prepare(s) {
       const sbx = s.sandbox()
       s.runner.files.set('/f.txt', Buffer.from('parity'))
@@ -501,7 +500,6 @@ const ROWS: readonly Row[] = [
   {
     name: `login ticket parameter (${TICKET}) that is not a valid ticket, with a valid token`,
     stack: 'main',
-    todo: 'differs today: request → 400 LOGIN_FAILED, upgrade → admitted with the reserved ticket parameter forwarded to the app',
     async prepare(s) {
       const sbx = s.sandbox()
       return { wire: { host: s.host(3000, sbx.id), target: `/ws?${TICKET}=not-a-ticket&x=1`, headers: tok(sbx) }, expect: refused(400, 'LOGIN_FAILED'), secrets: secretsOf(sbx) }
@@ -581,7 +579,6 @@ const ROWS: readonly Row[] = [
   {
     name: 'toolbox route, a bearer, the sandbox does not exist (SPEC §10 SANDBOX_NOT_FOUND)',
     stack: 'main',
-    todo: 'differs today: request → 404 SANDBOX_NOT_FOUND, upgrade → 401 UNAUTHORIZED',
     async prepare(s) {
       const user = newToken('ub')
       return { wire: { host: DOMAIN, target: `/toolbox/${newId('gone')}/process/session`, headers: bearer(user) }, expect: refused(404, 'SANDBOX_NOT_FOUND'), secrets: { bearer: user } }
