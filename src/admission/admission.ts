@@ -5,7 +5,7 @@ import { isReservedPort, type AuthChain, type AuthDecision, type Credentials } f
 import { parseSignedFileRequest, stripSignedParams, type SignedFileUrls } from '../auth/signed-file-url.js'
 import { ERRORS, type GatewayErrorCode } from '../errors/codes.js'
 import { buildUpstreamHeaders } from '../forward/headers.js'
-import { upstreamFor } from '../forward/target.js'
+import { upstreamFor, type UpstreamBase } from '../forward/target.js'
 import type { TrustedProxies } from '../forward/trusted-proxies.js'
 import { isNavigation } from '../errors/respond.js'
 import type { ActivityTracker } from '../resolve/activity.js'
@@ -43,6 +43,8 @@ const TOO_MANY_CONNECTIONS = refused('TOO_MANY_CONNECTIONS', undefined, 2)
 const BAD_UPGRADE = refused('BAD_REQUEST')
 const CROSS_SITE_UPGRADE = refused('FORBIDDEN')
 const NO_RUNNER_ADDRESS = refused('UPSTREAM_UNREACHABLE')
+
+type Allowed = AuthDecision & { readonly verdict: 'allow' }
 
 function ignore(): void {}
 
@@ -98,14 +100,10 @@ export class Admission {
       : await d.auth.authenticate({ label: p.label, port: p.port, credentials: c, toolbox: p.toolbox, waiter })
     if (waiter.destroyed) return GONE
     if (auth.verdict !== 'allow') return d.unauthorized.decide(req, via, auth, p, c, waiter)
-    note.sandboxId = auth.sandboxId
-    return this.#toRunner(req, via, p, c, auth, waiter, origin, disableCors)
-  }
-
-  async #toRunner(req: IncomingMessage, via: Via, p: PreviewTarget, c: Credentials, auth: AuthDecision & { verdict: 'allow' }, waiter: Client, origin: string | undefined, disableCors: boolean): Promise<Decision> {
-    const d = this.#d
     const id = auth.sandboxId
-    let runner = await runnerOf(d.resolver, id, waiter)
+    note.sandboxId = id
+    // Warm: the cached runner, no await (null, "none holds it", is looked up again: rare).
+    let runner = d.resolver.runners.peek(id) ?? await runnerOf(d.resolver, id, waiter)
     if (waiter.destroyed) return GONE
     if (runner === null) {
       const w = await d.wake.afterNoRunner(id, waiter)
@@ -123,6 +121,13 @@ export class Admission {
       if (waiter.destroyed) return GONE
       if (show) return { kind: 'warning', host: p.host, url: `${d.protocol}://${p.host}${p.path}${p.target.hasQuery ? `?${p.target.query}` : ''}` }
     }
+    return this.#admitted(req, via, p, c, auth, b, origin, disableCors)
+  }
+
+  /** The last steps need no answer from anyone: connection cap, activity, CORS, upstream path and headers. */
+  #admitted(req: IncomingMessage, via: Via, p: PreviewTarget, c: Credentials, auth: Allowed, b: UpstreamBase, origin: string | undefined, disableCors: boolean): Decision {
+    const d = this.#d
+    const id = auth.sandboxId
     if (!d.limiter.tryAcquire(id)) return TOO_MANY_CONNECTIONS
     if (header(req, 'x-daytona-skip-last-activity-update') !== 'true') d.activity.touch(id)
 

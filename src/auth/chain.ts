@@ -68,13 +68,8 @@ export class AuthChain {
     this.#onDecision = options.onDecision
   }
 
+  /** One async step on the hot path (no inner async function): every answer goes through #decided. */
   async authenticate(req: AuthRequest): Promise<AuthDecision> {
-    const d = await this.#run(req)
-    this.#onDecision?.(d.verdict === 'allow' ? d.method : 'none', d.verdict)
-    return d
-  }
-
-  async #run(req: AuthRequest): Promise<AuthDecision> {
     const { label, port, credentials: c, waiter } = req
     const r = this.#resolver
     let failed = false
@@ -90,33 +85,33 @@ export class AuthChain {
         void settle(r.validatePreviewToken(label, c.previewToken, tokenDigest, waiter)).catch(() => undefined)
       }
       const isPub = typeof pub === 'boolean' ? pub : await settle(pub)
-      if (isPub === true) return { verdict: 'allow', sandboxId: label, method: 'public', examinedAuthorization: false }
+      if (isPub === true) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'public', examinedAuthorization: false })
       if (isPub === 'unavailable') failed = true
     }
 
     if (c.bearer !== undefined) {
       const digest = hashToken(c.bearer)
       const ok = r.access.peek(`${label}\0${digest}`) ?? await settle(r.hasAccess(label, c.bearer, digest, waiter))
-      if (ok === true) return { verdict: 'allow', sandboxId: label, method: 'bearer', examinedAuthorization: examined }
+      if (ok === true) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'bearer', examinedAuthorization: examined })
       if (ok === 'unavailable') failed = true
     }
 
     if (c.previewToken !== undefined && tokenDigest !== undefined) {
       const ok = r.tokens.peek(`${label}\0${tokenDigest}`) ?? await settle(r.validatePreviewToken(label, c.previewToken, tokenDigest, waiter))
-      if (ok === true) return { verdict: 'allow', sandboxId: label, method: 'preview_token', examinedAuthorization: examined }
+      if (ok === true) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'preview_token', examinedAuthorization: examined })
       if (ok === 'unavailable') failed = true
     }
 
     if (c.queryKey !== undefined && c.queryKey !== '') {
       const digest = hashToken(c.queryKey)
       const ok = r.tokens.peek(`${label}\0${digest}`) ?? await settle(r.validatePreviewToken(label, c.queryKey, digest, waiter))
-      if (ok === true) return { verdict: 'allow', sandboxId: label, method: 'query_key', examinedAuthorization: examined }
+      if (ok === true) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'query_key', examinedAuthorization: examined })
       if (ok === 'unavailable') failed = true
     }
 
     if (c.sessionCookie !== undefined) {
       const claims = await this.#sessions.verify(c.sessionCookie, label, port)
-      if (claims !== null) return { verdict: 'allow', sandboxId: claims.sid, method: 'session_cookie', examinedAuthorization: examined }
+      if (claims !== null) return this.#decided({ verdict: 'allow', sandboxId: claims.sid, method: 'session_cookie', examinedAuthorization: examined })
     }
 
     if (!req.toolbox) {
@@ -129,11 +124,16 @@ export class AuthChain {
       }
       if (typeof id === 'string' && id !== 'unavailable') {
         const setCookie = await this.#sessions.mintCookie({ sid: id, lbl: label, prt: port }, TOKEN_HOST_SESSION_SEC)
-        return { verdict: 'allow', sandboxId: id, method: 'signed_token', examinedAuthorization: examined, setCookie }
+        return this.#decided({ verdict: 'allow', sandboxId: id, method: 'signed_token', examinedAuthorization: examined, setCookie })
       }
       if (id === 'unavailable') failed = true
     }
 
-    return failed ? { verdict: 'unavailable', examinedAuthorization: examined } : { verdict: 'deny', examinedAuthorization: examined }
+    return this.#decided(failed ? { verdict: 'unavailable', examinedAuthorization: examined } : { verdict: 'deny', examinedAuthorization: examined })
+  }
+
+  #decided(d: AuthDecision): AuthDecision {
+    this.#onDecision?.(d.verdict === 'allow' ? d.method : 'none', d.verdict)
+    return d
   }
 }
