@@ -9,7 +9,7 @@ import { upstreamFor, type UpstreamBase } from '../forward/target.js'
 import type { TrustedProxies } from '../forward/trusted-proxies.js'
 import { isNavigation } from '../errors/respond.js'
 import type { ActivityTracker } from '../resolve/activity.js'
-import type { Resolver } from '../resolve/resolver.js'
+import { ConnectionDigests, type Resolver } from '../resolve/resolver.js'
 import type { PreviewTarget } from '../routing/host-route.js'
 import type { SandboxWake } from '../wake/sandbox-wake.js'
 import { RETRY_AFTER_SEC } from '../wake/starting-page.js'
@@ -43,6 +43,14 @@ const TOO_MANY_CONNECTIONS = refused('TOO_MANY_CONNECTIONS', undefined, 2)
 const BAD_UPGRADE = refused('BAD_REQUEST')
 const CROSS_SITE_UPGRADE = refused('FORBIDDEN')
 const NO_RUNNER_ADDRESS = refused('UPSTREAM_UNREACHABLE')
+
+const kDigests = Symbol('digests')
+type WithDigests = { [kDigests]?: ConnectionDigests }
+
+function digestsOf(req: IncomingMessage): ConnectionDigests {
+  const s = req.socket as typeof req.socket & WithDigests
+  return (s[kDigests] ??= new ConnectionDigests())
+}
 
 type Allowed = AuthDecision & { readonly verdict: 'allow' }
 
@@ -97,7 +105,7 @@ export class Admission {
     if (!d.resolver.runners.isKnown(p.label)) d.resolver.runner(p.label, waiter).catch(ignore)
     const auth = signed !== null
       ? await d.signedFiles.authorize(p.label, signed, waiter)
-      : await d.auth.authenticate({ label: p.label, port: p.port, credentials: c, toolbox: p.toolbox, waiter })
+      : await d.auth.authenticate({ label: p.label, port: p.port, credentials: c, toolbox: p.toolbox, waiter, digests: digestsOf(req) })
     if (waiter.destroyed) return GONE
     if (auth.verdict !== 'allow') return d.unauthorized.decide(req, via, auth, p, c, waiter)
     const id = auth.sandboxId

@@ -3,7 +3,7 @@
 import { isGatewayError } from '../errors/codes.js'
 import type { Resolver } from '../resolve/resolver.js'
 import type { Waiter } from '../resolve/cache.js'
-import { hashToken } from '../resolve/resolver.js'
+import { hashToken, type ConnectionDigests } from '../resolve/resolver.js'
 import { TOKEN_HOST_SESSION_SEC, type SessionSigner } from './session.js'
 
 /** SPEC §3: web terminal, toolbox, recording dashboard always need credentials. */
@@ -30,6 +30,8 @@ export interface AuthRequest {
   /** Toolbox route: no public shortcut and no signed-token step (the label is a sandbox id). */
   readonly toolbox: boolean
   readonly waiter: Waiter
+  /** The connection's memo of token digests (requests on one keep-alive connection repeat a token). */
+  readonly digests?: ConnectionDigests
 }
 
 export type AuthDecision =
@@ -44,6 +46,10 @@ export interface AuthChainOptions {
 }
 
 type Step = boolean | 'unavailable'
+
+function digestOf(digests: ConnectionDigests | undefined, token: string): string {
+  return digests !== undefined ? digests.of(token) : hashToken(token)
+}
 
 async function settle(p: Promise<boolean>): Promise<Step> {
   try { return await p } catch (err) {
@@ -74,7 +80,8 @@ export class AuthChain {
     const r = this.#resolver
     let failed = false
     const examined = c.bearer !== undefined
-    const tokenDigest = c.previewToken !== undefined ? hashToken(c.previewToken) : undefined
+    const digests = req.digests
+    const tokenDigest = c.previewToken === undefined ? undefined : digestOf(digests, c.previewToken)
 
     if (!req.toolbox && !isReservedPort(port)) {
       // Independent calls go out together: with a gateway credential present, its check is
@@ -90,8 +97,8 @@ export class AuthChain {
     }
 
     if (c.bearer !== undefined) {
-      const digest = hashToken(c.bearer)
-      const ok = r.access.peek(`${label}\0${digest}`) ?? await settle(r.hasAccess(label, c.bearer, digest, waiter))
+      const bearerDigest = digestOf(digests, c.bearer)
+      const ok = r.access.peek(`${label}\0${bearerDigest}`) ?? await settle(r.hasAccess(label, c.bearer, bearerDigest, waiter))
       if (ok === true) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'bearer', examinedAuthorization: examined })
       if (ok === 'unavailable') failed = true
     }
@@ -103,8 +110,8 @@ export class AuthChain {
     }
 
     if (c.queryKey !== undefined && c.queryKey !== '') {
-      const digest = hashToken(c.queryKey)
-      const ok = r.tokens.peek(`${label}\0${digest}`) ?? await settle(r.validatePreviewToken(label, c.queryKey, digest, waiter))
+      const keyDigest = digestOf(digests, c.queryKey)
+      const ok = r.tokens.peek(`${label}\0${keyDigest}`) ?? await settle(r.validatePreviewToken(label, c.queryKey, keyDigest, waiter))
       if (ok === true) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'query_key', examinedAuthorization: examined })
       if (ok === 'unavailable') failed = true
     }

@@ -89,7 +89,6 @@ export interface ResponseHeaderOptions {
   readonly setCookie: string | undefined
   /** Toolbox route: prefix for 3xx `Location` paths (SPEC §6), or undefined. */
   readonly locationPrefix: string | undefined
-  readonly status: number
 }
 
 /** Set-Cookie of the app: gateway names dropped; a Domain attribute removed (host-only). */
@@ -107,7 +106,7 @@ export function filterSetCookie(value: string): string | null {
  * Flat string array for res.writeHead: hop-by-hop removed, cookies filtered, CORS replaced.
  * One pass, each name decoded once; names a Connection header lists (rare) are removed after.
  */
-export function buildResponseHeaders(raw: readonly Buffer[], o: ResponseHeaderOptions): string[] {
+export function buildResponseHeaders(raw: readonly Buffer[], o: ResponseHeaderOptions, status: number): string[] {
   const out: string[] = []
   let listed: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
@@ -115,9 +114,10 @@ export function buildResponseHeaders(raw: readonly Buffer[], o: ResponseHeaderOp
     const lower = name.toLowerCase()
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'connection') {
+        // `Connection: keep-alive` (almost every answer) names nothing more to remove: no Set, no second pass.
         for (const t of (raw[i + 1] as Buffer).toString('latin1').split(',')) {
           const n = t.trim().toLowerCase()
-          if (n !== '') (listed ??= new Set()).add(n)
+          if (n !== '' && n !== 'close' && !HOP_BY_HOP.has(n)) (listed ??= new Set()).add(n)
         }
       }
       continue
@@ -129,7 +129,7 @@ export function buildResponseHeaders(raw: readonly Buffer[], o: ResponseHeaderOp
       value = v
     } else if (o.cors !== null && lower.startsWith('access-control-')) {
       continue
-    } else if (lower === 'location' && o.locationPrefix !== undefined && o.status >= 300 && o.status < 400) {
+    } else if (lower === 'location' && o.locationPrefix !== undefined && status >= 300 && status < 400) {
       value = toolboxLocation(value, o.locationPrefix)
     }
     out.push(name, value)

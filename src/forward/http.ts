@@ -158,7 +158,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     const rec = this.#ctx.record
     if (rec !== undefined) { rec.upstreamStatus = statusCode; rec.upstreamMs = ms }
     if (this.#finished) return false
-    const headers = buildResponseHeaders(rawHeaders, { ...this.#ctx.response, status: statusCode })
+    const headers = buildResponseHeaders(rawHeaders, this.#ctx.response, statusCode)
     this.#res.writeHead(statusCode, statusText || undefined, headers)
     this.#resume = resume
     this.#streaming = true

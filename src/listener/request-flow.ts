@@ -7,6 +7,7 @@ import type { Admission } from '../admission/admission.js'
 import type { Admitted, Decision, Refused } from '../admission/decision.js'
 import type { PreviewWarning } from '../admission/warning-page.js'
 import { ERRORS, type GatewayErrorCode } from '../errors/codes.js'
+import type { ResponseHeaderOptions } from '../forward/headers.js'
 import type { ForwardContext, HttpForwarder, UpstreamErrorKind } from '../forward/http.js'
 import { WsTunnel } from '../forward/ws.js'
 import type { ActivityTracker, LiveStream } from '../resolve/activity.js'
@@ -34,6 +35,9 @@ export interface RequestFlowDeps {
 type Answered =
   | { readonly kind: 'answer-base'; readonly answer: Answer<BaseTarget>; readonly at: BaseTarget; readonly params: readonly string[] }
   | { readonly kind: 'answer-preview'; readonly answer: Answer<PreviewTarget>; readonly at: PreviewTarget; readonly params: readonly string[] }
+
+/** Most responses: hop-by-hop and gateway cookies removed, nothing added (one shared object). */
+const AS_THE_APP_SENT: ResponseHeaderOptions = Object.freeze({ cors: null, setCookie: undefined, locationPrefix: undefined })
 
 const RETRY_AFTER = new Map<number, Readonly<Record<string, string>>>()
 
@@ -127,7 +131,9 @@ export class RequestFlow {
     const ctx: ForwardContext = {
       sandboxId: a.sandboxId,
       record: rec,
-      response: { cors: a.cors, setCookie: a.setCookie, locationPrefix: a.toolbox ? `/toolbox/${a.sandboxId}` : undefined, status: 0 },
+      response: a.cors === null && a.setCookie === undefined && !a.toolbox
+        ? AS_THE_APP_SENT
+        : { cors: a.cors, setCookie: a.setCookie, locationPrefix: a.toolbox ? `/toolbox/${a.sandboxId}` : undefined },
       onRunnerRefused: this.#dropRunner,
       onUnreachable: this.#afterRefused,
       onStreamOpen: this.#streamOpen,

@@ -25,6 +25,28 @@ export function hashToken(token: string): string {
   return hash('sha256', token, 'base64url')
 }
 
+/**
+ * A keep-alive client sends the same token on every request: one per connection is hashed once.
+ * Lives on the connection (which holds the token's bytes anyway), so no token outlives its socket.
+ */
+export class ConnectionDigests {
+  // Two entries: a request may carry a bearer and a preview token at once.
+  #a: string | undefined
+  #aDigest = ''
+  #b: string | undefined
+  #bDigest = ''
+
+  of(token: string): string {
+    if (token === this.#a) return this.#aDigest
+    if (token === this.#b) return this.#bDigest
+    this.#b = this.#a
+    this.#bDigest = this.#aDigest
+    this.#a = token
+    this.#aDigest = hashToken(token)
+    return this.#aDigest
+  }
+}
+
 export interface ResolverOptions {
   readonly controlPlane: ControlPlane
   readonly maxEntries: number

@@ -59,7 +59,7 @@ export class BuildLogs {
     })
     this.#o.http.forward(req, res, { origin: u.origin, path }, headers, {
       sandboxId: id,
-      response: { cors: null, setCookie: undefined, locationPrefix: undefined, status: 0 },
+      response: { cors: null, setCookie: undefined, locationPrefix: undefined },
       onRunnerRefused: dropRunner,
     })
   }

@@ -63,11 +63,11 @@ test('SPEC §6: upstream Set-Cookie filtering', { timeout: 5000 }, () => {
 
 test('response: hop-by-hop removed, CORS replaced, Location prefixed for the toolbox', { timeout: 5000 }, () => {
   const raw = ['X-Early', '1', 'Connection', 'close, X-Hop, x-early', 'X-Hop', '1', 'Transfer-Encoding', 'chunked', 'Access-Control-Allow-Origin', '*', 'Location', '/files', 'X-App', 'y'].map((s) => Buffer.from(s))
-  const out = buildResponseHeaders(raw, { cors: ['Access-Control-Allow-Origin', 'https://a', 'Vary', 'Origin'], setCookie: 'c=1', locationPrefix: '/toolbox/s1', status: 302 })
+  const out = buildResponseHeaders(raw, { cors: ['Access-Control-Allow-Origin', 'https://a', 'Vary', 'Origin'], setCookie: 'c=1', locationPrefix: '/toolbox/s1' }, 302)
   assert.deepEqual(out, ['Location', '/toolbox/s1/files', 'X-App', 'y', 'Access-Control-Allow-Origin', 'https://a', 'Vary', 'Origin', 'Set-Cookie', 'c=1'])
-  const abs = buildResponseHeaders(['Location', 'https://x/y'].map((s) => Buffer.from(s)), { cors: null, setCookie: undefined, locationPrefix: '/toolbox/s1', status: 301 })
+  const abs = buildResponseHeaders(['Location', 'https://x/y'].map((s) => Buffer.from(s)), { cors: null, setCookie: undefined, locationPrefix: '/toolbox/s1' }, 301)
   assert.deepEqual(abs, ['Location', 'https://x/y'])
-  const loc = (v: string): string | undefined => buildResponseHeaders(['Location', v].map((x) => Buffer.from(x)), { cors: null, setCookie: undefined, locationPrefix: '/toolbox/s1', status: 302 })[1]
+  const loc = (v: string): string | undefined => buildResponseHeaders(['Location', v].map((x) => Buffer.from(x)), { cors: null, setCookie: undefined, locationPrefix: '/toolbox/s1' }, 302)[1]
   assert.equal(loc('/toolbox/s1/a'), '/toolbox/s1/a')
   assert.equal(loc('/toolbox/s1?x=1'), '/toolbox/s1?x=1')
   assert.equal(loc('/toolbox/s10/a'), '/toolbox/s1/toolbox/s10/a')

@@ -124,7 +124,7 @@ test('login start and callback: the base-domain hop and the issuer return stay o
 
 test('toolbox rewrite: a path gets the prefix and stays on the base domain; URLs are the daemon\'s own', T, () => {
   const current = new URL('http://preview.test:4000/toolbox/s1/files/x')
-  const rewrite = (v: string): string => buildResponseHeaders([Buffer.from('Location'), Buffer.from(v, 'latin1')], { cors: null, setCookie: undefined, locationPrefix: '/toolbox/s1', status: 302 })[1] as string
+  const rewrite = (v: string): string => buildResponseHeaders([Buffer.from('Location'), Buffer.from(v, 'latin1')], { cors: null, setCookie: undefined, locationPrefix: '/toolbox/s1' }, 302)[1] as string
   for (const c of CASES) {
     const v = c.replace(/[\r\n\x00]/g, '') // a header value cannot hold these
     if (/[^\x00-\xff]/.test(v)) continue // header values are bytes
