@@ -102,7 +102,9 @@ export class Admission {
     if (signed !== null) p = { ...p, target: { ...p.target, query: stripSignedParams(p.target.query) } }
     const c = credentialsOf(req, p)
     // The runner lookup does not depend on the auth answer: a cold request sends both at once.
-    if (!d.resolver.runners.isKnown(p.label)) d.resolver.runner(p.label, waiter).catch(ignore)
+    const runners = d.resolver.runners
+    const cachedRunner = runners.peek(p.label)
+    if (cachedRunner === undefined && !runners.isKnown(p.label)) d.resolver.runner(p.label, waiter).catch(ignore)
     const auth = signed !== null
       ? await d.signedFiles.authorize(p.label, signed, waiter)
       : await d.auth.authenticate({ label: p.label, port: p.port, credentials: c, toolbox: p.toolbox, waiter, digests: digestsOf(req) })
@@ -111,7 +113,7 @@ export class Admission {
     const id = auth.sandboxId
     note.sandboxId = id
     // Warm: the cached runner, no await (null, "none holds it", is looked up again: rare).
-    let runner = d.resolver.runners.peek(id) ?? await runnerOf(d.resolver, id, waiter)
+    let runner = (id === p.label ? cachedRunner : runners.peek(id)) ?? await runnerOf(d.resolver, id, waiter)
     if (waiter.destroyed) return GONE
     if (runner === null) {
       const w = await d.wake.afterNoRunner(id, waiter)

@@ -84,6 +84,7 @@ function retryLater(exchange: HttpExchange): void {
  */
 export class HttpExchange implements Dispatcher.DispatchHandler {
   readonly sandboxId: string
+  activitySlot = -1
   #forwarder: HttpForwarder
   #req: IncomingMessage
   #res: Tracked
@@ -96,6 +97,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   #bytesOut = 0
   #finished = false
   #streaming = false
+  #drainHooked = false
   #dispatchedAt = 0
 
   constructor(forwarder: HttpForwarder, req: IncomingMessage, res: ServerResponse, opts: Dispatcher.DispatchOptions, ctx: ForwardContext) {
@@ -106,7 +108,6 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     this.#ctx = ctx
     this.sandboxId = ctx.sandboxId
     this.#res[kExchange] = this
-    this.#res.on('drain', resOnDrain)
     this.#res.on('close', resOnClose)
   }
 
@@ -170,6 +171,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     this.#bytesOut += chunk.length
     if (this.#finished) return false
     const ok = this.#res.write(chunk)
+    // 'drain' is listened to only once a write filled the buffer: most answers never do.
+    if (!ok && !this.#drainHooked) { this.#drainHooked = true; this.#res.on('drain', resOnDrain) }
     return ok
   }
 
@@ -226,7 +229,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
     if (this.#finished) return
     this.#finished = true
     if (this.#headersTimer !== undefined) { clearTimeout(this.#headersTimer); this.#headersTimer = undefined }
-    this.#res.removeListener('drain', resOnDrain)
+    if (this.#drainHooked) this.#res.removeListener('drain', resOnDrain)
     this.#res.removeListener('close', resOnClose)
     this.#res[kExchange] = undefined
     if (this.#streaming) this.#ctx.onStreamClose?.(this)

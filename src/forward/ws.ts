@@ -58,6 +58,7 @@ function sideOnClose(this: TunnelSide): void {
  */
 export class WsTunnel implements LiveStream {
   readonly sandboxId: string
+  activitySlot = -1
   #client: Duplex & Partial<Socket>
   #upstream: TunnelSocket
   #head: Buffer

@@ -2,7 +2,7 @@
 // bounded labels (metrics.ts), hot counters summed at scrape time (tally.ts).
 import { createServer, type Server } from 'node:http'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { TalliedCounter, TalliedHistogram } from './tally.js'
+import { TalliedCounter, TalliedGauge, TalliedHistogram } from './tally.js'
 
 /** Route kinds: the only request classification that reaches a label (never host, id, token, path). */
 export type RouteKind = 'preview' | 'toolbox' | 'build_logs' | 'health' | 'login' | 'base' | 'invalid'
@@ -29,9 +29,9 @@ export class Metrics {
   readonly upstreamConnect: Histogram<never>
   readonly upstreamHeaders: TalliedHistogram
   readonly upstreamErrors: Counter<'kind'>
-  readonly openConnections: Gauge<never>
+  readonly openConnections: TalliedGauge
   readonly refusedConnections: Counter<'reason'>
-  readonly inflight: Gauge<never>
+  readonly inflight: TalliedGauge
   readonly websocketsTotal: Counter<never>
   readonly authDecisions: TalliedCounter<'method' | 'result'>
   readonly controlPlaneCalls: Counter<'call' | 'outcome'>
@@ -55,9 +55,9 @@ export class Metrics {
     this.upstreamConnect = new Histogram({ name: 'gateway_upstream_connect_seconds', help: 'Time to open a connection to a runner or upstream.', buckets: DURATION_BUCKETS, registers })
     this.upstreamHeaders = new TalliedHistogram({ name: 'gateway_upstream_time_to_headers_seconds', help: 'Time from dispatch to the upstream response headers.', buckets: DURATION_BUCKETS, registers })
     this.upstreamErrors = new Counter({ name: 'gateway_upstream_errors_total', help: 'Upstream failures by kind (connect, timeout, reset, other).', labelNames: ['kind'], registers })
-    this.openConnections = new Gauge({ name: 'gateway_open_connections', help: 'Client connections open on the public port.', registers })
+    this.openConnections = new TalliedGauge({ name: 'gateway_open_connections', help: 'Client connections open on the public port.', registers })
     this.refusedConnections = new Counter({ name: 'gateway_connections_refused_total', help: 'Client connections or upgrades refused by a limit.', labelNames: ['reason'], registers })
-    this.inflight = new Gauge({ name: 'gateway_inflight_requests', help: 'Requests being handled now.', registers })
+    this.inflight = new TalliedGauge({ name: 'gateway_inflight_requests', help: 'Requests being handled now.', registers })
     this.websocketsTotal = new Counter({ name: 'gateway_websockets_total', help: 'WebSocket tunnels opened.', registers })
     new Gauge({ name: 'gateway_websockets_active', help: 'WebSocket tunnels open now.', registers, collect() { this.set(options.websockets()) } })
     this.authDecisions = new TalliedCounter({ name: 'gateway_auth_decisions_total', help: 'Authentication decisions by winning method and result.', labelNames: ['method', 'result'], registers })

@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from 'prom-client'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
 /**
  * Per-request counters and histograms that count in plain numbers and hand the totals to
@@ -187,5 +187,26 @@ export class TalliedHistogram<L extends string = never> {
       throw new Error(`prom-client Histogram internals changed: cannot flush ${this.#name}`)
     }
     return d
+  }
+}
+
+/**
+ * A gauge moved on every request (in flight, open connections): a plain number here, read by
+ * prom-client at scrape time. A prom-client Gauge hashes its labels on each inc()/dec().
+ */
+export class TalliedGauge {
+  #n = 0
+
+  constructor(config: MetricConfig<never>) {
+    const read = (): number => this.#n
+    new Gauge({ ...config, collect() { this.set(read()) } })
+  }
+
+  inc(): void {
+    this.#n++
+  }
+
+  dec(): void {
+    this.#n--
   }
 }

@@ -9,6 +9,8 @@ export const ACTIVITY_HEARTBEAT_MS = 50_000
 export interface LiveStream {
   readonly sandboxId: string
   bytesMoved(): number
+  /** Its place in the tracker while open (-1 or absent: not tracked); owned by ActivityTracker. */
+  activitySlot?: number
 }
 
 /**
@@ -18,7 +20,11 @@ export interface LiveStream {
 export class ActivityTracker {
   #cp: ControlPlane
   #lastSent: LRUCache<string, number>
-  #streams = new Map<LiveStream, number>()
+  // Open streams in slots (a free list reuses them): no hashing of a fresh object per response,
+  // which a Map keyed by the stream costs on every exchange.
+  #streams: (LiveStream | undefined)[] = []
+  #seen: number[] = []
+  #free: number[] = []
   #timer: NodeJS.Timeout
   #now: () => number
   #claim: ((sandboxId: string) => Promise<boolean>) | undefined
@@ -43,19 +49,29 @@ export class ActivityTracker {
 
   /** Registers a long stream: while it moves bytes, activity is re-posted every heartbeat. */
   open(stream: LiveStream): void {
-    this.#streams.set(stream, stream.bytesMoved())
+    const i = this.#free.pop() ?? this.#streams.length
+    this.#streams[i] = stream
+    this.#seen[i] = stream.bytesMoved()
+    stream.activitySlot = i
   }
 
   close(stream: LiveStream): void {
-    this.#streams.delete(stream)
+    const i = stream.activitySlot ?? -1
+    if (i < 0 || this.#streams[i] !== stream) return
+    this.#streams[i] = undefined
+    this.#free.push(i)
+    stream.activitySlot = -1
   }
 
   #beat(): void {
     const due = new Set<string>()
-    for (const [stream, seen] of this.#streams) {
+    const streams = this.#streams
+    for (let i = 0; i < streams.length; i++) {
+      const stream = streams[i]
+      if (stream === undefined) continue
       const moved = stream.bytesMoved()
-      if (moved !== seen) {
-        this.#streams.set(stream, moved)
+      if (moved !== this.#seen[i]) {
+        this.#seen[i] = moved
         due.add(stream.sandboxId)
       }
     }
