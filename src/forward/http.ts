@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Agent, type Dispatcher } from 'undici'
 import { sendError } from '../errors/respond.js'
+import { HeaderDeadlines, type Expiring } from './header-deadlines.js'
 import { buildResponseHeaders, type ResponseHeaderOptions } from './headers.js'
 import type { GatewayErrorCode } from '../errors/codes.js'
 
@@ -69,10 +70,6 @@ function resOnClose(this: Tracked): void {
   this[kExchange]?.clientClosed()
 }
 
-function onHeadersTimeout(exchange: HttpExchange): void {
-  exchange.abort(new HeadersTimeoutError('upstream headers timeout'))
-}
-
 function retryLater(exchange: HttpExchange): void {
   exchange.dispatch()
 }
@@ -82,7 +79,7 @@ function retryLater(exchange: HttpExchange): void {
  * that pipes the upstream response into the ServerResponse with explicit backpressure:
  * `write() === false` pauses undici, `'drain'` resumes it.
  */
-export class HttpExchange implements Dispatcher.DispatchHandler {
+export class HttpExchange implements Dispatcher.DispatchHandler, Expiring {
   readonly sandboxId: string
   activitySlot = -1
   #forwarder: HttpForwarder
@@ -92,7 +89,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   #ctx: ForwardContext
   #abort: ((err?: Error) => void) | undefined
   #resume: (() => void) | undefined
-  #headersTimer: NodeJS.Timeout | undefined
+  /** Ticket in the forwarder's header deadlines while the response headers are awaited, else -1. */
+  #headersTicket = -1
   #attempt = 0
   #bytesOut = 0
   #finished = false
@@ -144,16 +142,27 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
 
   onRequestSent(): void {
     // SPEC §6: the header clock starts once the request body is fully sent.
-    if (this.#forwarder.upstreamTimeoutMs > 0) {
-      this.#headersTimer = setTimeout(onHeadersTimeout, this.#forwarder.upstreamTimeoutMs, this)
-    }
+    const deadlines = this.#forwarder.headerDeadlines
+    if (deadlines !== undefined) this.#headersTicket = deadlines.add(this)
+  }
+
+  /** The response headers did not come in time. */
+  expire(): void {
+    this.#headersTicket = -1
+    this.abort(new HeadersTimeoutError('upstream headers timeout'))
+  }
+
+  #stopHeaderClock(): void {
+    if (this.#headersTicket === -1) return
+    this.#forwarder.headerDeadlines?.cancel(this.#headersTicket)
+    this.#headersTicket = -1
   }
 
   onResponseStarted(): void {}
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true // 1xx: Node writes its own 100-continue; others are dropped
-    if (this.#headersTimer !== undefined) { clearTimeout(this.#headersTimer); this.#headersTimer = undefined }
+    this.#stopHeaderClock()
     const ms = performance.now() - this.#dispatchedAt
     this.#forwarder.onUpstreamHeaders?.(ms / 1000)
     const rec = this.#ctx.record
@@ -183,7 +192,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
-    if (this.#headersTimer !== undefined) { clearTimeout(this.#headersTimer); this.#headersTimer = undefined }
+    this.#stopHeaderClock()
     if (this.#finished) return
     const code = errorCode(err)
     const res = this.#res
@@ -228,7 +237,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
   #finish(): void {
     if (this.#finished) return
     this.#finished = true
-    if (this.#headersTimer !== undefined) { clearTimeout(this.#headersTimer); this.#headersTimer = undefined }
+    this.#stopHeaderClock()
     if (this.#drainHooked) this.#res.removeListener('drain', resOnDrain)
     this.#res.removeListener('close', resOnClose)
     this.#res[kExchange] = undefined
@@ -241,11 +250,14 @@ export class HttpExchange implements Dispatcher.DispatchHandler {
 export class HttpForwarder {
   readonly agent: Agent
   readonly upstreamTimeoutMs: number
+  /** SPEC §6 upstream header timeout; undefined when UPSTREAM_TIMEOUT_SEC is 0. */
+  readonly headerDeadlines: HeaderDeadlines | undefined
   readonly onUpstreamError: ((kind: UpstreamErrorKind) => void) | undefined
   readonly onUpstreamHeaders: ((seconds: number) => void) | undefined
 
   constructor(options: HttpForwarderOptions) {
     this.upstreamTimeoutMs = options.upstreamTimeoutMs
+    this.headerDeadlines = options.upstreamTimeoutMs > 0 ? new HeaderDeadlines(options.upstreamTimeoutMs) : undefined
     this.onUpstreamError = options.onUpstreamError
     this.onUpstreamHeaders = options.onUpstreamHeaders
     this.agent = new Agent({
@@ -280,6 +292,7 @@ export class HttpForwarder {
   }
 
   async close(): Promise<void> {
+    this.headerDeadlines?.stop()
     await this.agent.close()
   }
 }
