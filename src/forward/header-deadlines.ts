@@ -16,7 +16,9 @@ function sweepOnTick(d: HeaderDeadlines): void {
  * All share one timeout, so they fall due in the order they were set: a FIFO queue serves. An
  * exchange answered in time clears its slot (no reference kept); the sweep drops cleared slots,
  * expires what is due and stops at the first slot not due. The interval runs only while slots are
- * queued. Precision: the timeout plus at most one tick (timeout ÷ 8, 5–250 ms).
+ * queued. Precision: the timeout plus at most one tick (timeout ÷ 8, 5–250 ms). Memory: while one
+ * exchange waits out its whole timeout, the cleared slots behind it stay (16 bytes each, no
+ * reference) until it expires: request rate × timeout × 16 B at worst, then compacted.
  */
 export class HeaderDeadlines {
   readonly #timeoutMs: number
