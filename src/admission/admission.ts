@@ -103,8 +103,7 @@ export class Admission {
     const c = credentialsOf(req, p)
     // The runner lookup does not depend on the auth answer: a cold request sends both at once.
     const runners = d.resolver.runners
-    const cachedRunner = runners.peek(p.label)
-    if (cachedRunner === undefined && !runners.isKnown(p.label)) d.resolver.runner(p.label, waiter).catch(ignore)
+    if (!runners.isKnown(p.label)) d.resolver.runner(p.label, waiter).catch(ignore)
     const auth = signed !== null
       ? await d.signedFiles.authorize(p.label, signed, waiter)
       : await d.auth.authenticate({ label: p.label, port: p.port, credentials: c, toolbox: p.toolbox, waiter, digests: digestsOf(req) })
@@ -112,8 +111,9 @@ export class Admission {
     if (auth.verdict !== 'allow') return d.unauthorized.decide(req, via, auth, p, c, waiter)
     const id = auth.sandboxId
     note.sandboxId = id
+    // Read after the auth answer (a cold one awaited the platform, which may have moved the sandbox).
     // Warm: the cached runner, no await (null, "none holds it", is looked up again: rare).
-    let runner = (id === p.label ? cachedRunner : runners.peek(id)) ?? await runnerOf(d.resolver, id, waiter)
+    let runner = runners.peek(id) ?? await runnerOf(d.resolver, id, waiter)
     if (waiter.destroyed) return GONE
     if (runner === null) {
       const w = await d.wake.afterNoRunner(id, waiter)

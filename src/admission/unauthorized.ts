@@ -6,7 +6,6 @@ import type { Resolver } from '../resolve/resolver.js'
 import type { SandboxLookup } from '../resolve/sandbox-lookup.js'
 import type { PreviewTarget } from '../routing/host-route.js'
 import { parseHost } from '../routing/preview-host.js'
-import { splitTarget } from '../routing/request-target.js'
 import { GONE, refused, type Client, type Decision, type Via } from './decision.js'
 import { runnerOf } from './runner.js'
 
@@ -48,7 +47,7 @@ export class Unauthorized {
     if (waiter.destroyed || (await this.#d.oidc.settings()) === null) return UNAUTHORIZED
     const m = parseHost(p.host, this.#d.domains)
     if (m.kind !== 'preview') return UNAUTHORIZED
-    const location = this.#d.oidc.loginStart(m.baseDomain, this.#publicUrl(p.host, req.url ?? '/'))
+    const location = this.#d.oidc.loginStart(m.baseDomain, this.#publicUrl(m.baseDomain, p))
     return location === null ? UNAUTHORIZED : { kind: 'login', location }
   }
 
@@ -60,13 +59,13 @@ export class Unauthorized {
     return seen === 'not_found' ? SANDBOX_NOT_FOUND : UNAUTHORIZED
   }
 
-  /** The URL the user sees: configured scheme and public port, never the client's own port. */
-  #publicUrl(host: string, rawUrl: string): string {
-    const m = parseHost(host, this.#d.domains)
-    const bare = m.kind === 'preview' ? `${m.port}-${m.label}.${m.baseDomain}` : host
-    const t = splitTarget(rawUrl)
-    const path = t === null ? '/' : t.path + (t.hasQuery ? `?${t.query}` : '')
+  /**
+   * The URL the user sees: configured scheme and public port, never the client's own port; the
+   * host as routed (its label and port), the target as received.
+   */
+  #publicUrl(baseDomain: string, p: PreviewTarget): string {
     const port = this.#d.publicPort
-    return `${this.#d.protocol}://${bare}${port === undefined ? '' : `:${port}`}${path}`
+    const t = p.target
+    return `${this.#d.protocol}://${p.port}-${p.label}.${baseDomain}${port === undefined ? '' : `:${port}`}${t.path}${t.hasQuery ? `?${t.query}` : ''}`
   }
 }

@@ -249,14 +249,12 @@ export class HttpExchange implements Dispatcher.DispatchHandler, Expiring {
 /** HTTP forwarding over one undici Agent (a keep-alive pool per runner origin). */
 export class HttpForwarder {
   readonly agent: Agent
-  readonly upstreamTimeoutMs: number
   /** SPEC §6 upstream header timeout; undefined when UPSTREAM_TIMEOUT_SEC is 0. */
   readonly headerDeadlines: HeaderDeadlines | undefined
   readonly onUpstreamError: ((kind: UpstreamErrorKind) => void) | undefined
   readonly onUpstreamHeaders: ((seconds: number) => void) | undefined
 
   constructor(options: HttpForwarderOptions) {
-    this.upstreamTimeoutMs = options.upstreamTimeoutMs
     this.headerDeadlines = options.upstreamTimeoutMs > 0 ? new HeaderDeadlines(options.upstreamTimeoutMs) : undefined
     this.onUpstreamError = options.onUpstreamError
     this.onUpstreamHeaders = options.onUpstreamHeaders
