@@ -21,9 +21,13 @@ const PREFIX = 'v1_'
 const SIGNATURE_LENGTH = PREFIX.length + 43
 const EXPIRES = /^\d{1,15}$/
 
-/** A sandbox's signing key, boxed: a re-fetch makes a new box even when the key is the same. */
+/**
+ * A sandbox's signing key, boxed: a re-fetch makes a new box even when the key is the same.
+ * `fetchedAfter`: the arrival number of the last request seen before its fetch started.
+ */
 interface SigningKey {
   readonly key: string
+  readonly fetchedAfter: number
 }
 
 /** What a request claims: already parsed, still to be checked against the key. */
@@ -110,6 +114,8 @@ export class SignedFileUrls {
   readonly #keys: AnswerCache<SigningKey | null>
   readonly #now: () => number
   readonly #onDecision: SignedFileUrlsOptions['onDecision']
+  /** Requests numbered as they arrive: orders them against key fetches exactly (one thread). */
+  #arrivals = 0
 
   constructor(options: SignedFileUrlsOptions) {
     this.#cp = options.controlPlane
@@ -134,13 +140,16 @@ export class SignedFileUrls {
   async #decide(sandboxId: string, v: SignedFileVerdict, waiter: Waiter): Promise<AuthDecision> {
     if (v === 'malformed' || v.signature.length !== SIGNATURE_LENGTH || !v.signature.startsWith(PREFIX)) return DENY
     if (v.expires !== '0' && Number(v.expires) * 1000 <= this.#now()) return DENY
+    const arrival = ++this.#arrivals
     try {
       let k = await this.#key(sandboxId, waiter)
       if (k === null) return DENY
       if (signatureMatches(k.key, v)) return allow(sandboxId)
-      // Keys rotate: a signature the cached key refutes may be from a new one. Another request
-      // may have re-fetched it already; else fetch once more (one call per sandbox in flight:
-      // no more than a bad bearer costs, which is looked up too).
+      // Keys rotate: a signature the cached key refutes may be from a new one, unless that key was
+      // fetched after this request arrived (it is then at least as new as the URL). Another request
+      // may have re-fetched it already; else fetch once more (one call per sandbox in flight, so a
+      // burst of bad signatures costs one re-fetch, and a sequence no more than a bad bearer does).
+      if (arrival <= k.fetchedAfter) return DENY
       const current = this.#keys.peek(sandboxId)
       if (current !== undefined && current !== k) return current !== null && signatureMatches(current.key, v) ? allow(sandboxId) : DENY
       this.#keys.delete(sandboxId)
@@ -154,8 +163,9 @@ export class SignedFileUrls {
 
   #key(sandboxId: string, waiter: Waiter): Promise<SigningKey | null> {
     return this.#keys.get(sandboxId, async (signal) => {
+      const fetchedAfter = this.#arrivals
       const key = await this.#cp.signingKey(sandboxId, signal)
-      return key === null || key === '' ? null : { key }
+      return key === null || key === '' ? null : { key, fetchedAfter }
     }, waiter)
   }
 }
