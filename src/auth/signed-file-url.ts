@@ -23,11 +23,11 @@ const EXPIRES = /^\d{1,15}$/
 
 /**
  * A sandbox's signing key, boxed: a re-fetch makes a new box even when the key is the same.
- * `fetchedAfter`: the arrival number of the last request seen before its fetch started.
+ * `answeredAfter`: the arrival number of the last request seen when the platform's answer came.
  */
 interface SigningKey {
   readonly key: string
-  readonly fetchedAfter: number
+  readonly answeredAfter: number
 }
 
 /** What a request claims: already parsed, still to be checked against the key. */
@@ -114,7 +114,7 @@ export class SignedFileUrls {
   readonly #keys: AnswerCache<SigningKey | null>
   readonly #now: () => number
   readonly #onDecision: SignedFileUrlsOptions['onDecision']
-  /** Requests numbered as they arrive: orders them against key fetches exactly (one thread). */
+  /** Requests numbered as they arrive: orders them against key answers exactly (one thread). */
   #arrivals = 0
 
   constructor(options: SignedFileUrlsOptions) {
@@ -145,11 +145,12 @@ export class SignedFileUrls {
       let k = await this.#key(sandboxId, waiter)
       if (k === null) return DENY
       if (signatureMatches(k.key, v)) return allow(sandboxId)
-      // Keys rotate: a signature the cached key refutes may be from a new one, unless that key was
-      // fetched after this request arrived (it is then at least as new as the URL). Another request
-      // may have re-fetched it already; else fetch once more (one call per sandbox in flight, so a
-      // burst of bad signatures costs one re-fetch, and a sequence no more than a bad bearer does).
-      if (arrival <= k.fetchedAfter) return DENY
+      // Keys rotate: a signature the cached key refutes may be from a new one, unless the key was
+      // answered after this request arrived (fetched for it, or in flight when it came: a rotation
+      // and a new URL inside one key call's round trip is not a case worth a second call). Another
+      // request may have re-fetched it already; else fetch once more (one call per sandbox in
+      // flight: a burst of bad signatures costs one re-fetch, a sequence no more than a bad bearer).
+      if (arrival <= k.answeredAfter) return DENY
       const current = this.#keys.peek(sandboxId)
       if (current !== undefined && current !== k) return current !== null && signatureMatches(current.key, v) ? allow(sandboxId) : DENY
       this.#keys.delete(sandboxId)
@@ -163,9 +164,8 @@ export class SignedFileUrls {
 
   #key(sandboxId: string, waiter: Waiter): Promise<SigningKey | null> {
     return this.#keys.get(sandboxId, async (signal) => {
-      const fetchedAfter = this.#arrivals
       const key = await this.#cp.signingKey(sandboxId, signal)
-      return key === null || key === '' ? null : { key, fetchedAfter }
+      return key === null || key === '' ? null : { key, answeredAfter: this.#arrivals }
     }, waiter)
   }
 }
