@@ -1,6 +1,6 @@
 // What the bench sections share: the targets, the configuration read from BENCH_* variables, the context
 // built by run.ts, and the helpers that start the gateway and the load clients.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
@@ -159,11 +159,23 @@ export async function waitHttpOk(url: string, headers: Readonly<Record<string, s
 const GATEWAY_ENV_KEYS =
   /^(PROXY_|DAYTONA_|REDIS_|OIDC_|TLS_|METRICS_PORT$|SANDBOXES_FILE$|SESSION_SECRET$|LOG_LEVEL$|COOKIE_DOMAIN$|ENABLE_TLS$|TOOLBOX_ONLY_MODE$|PREVIEW_WARNING_ENABLED$|SHUTDOWN_TIMEOUT_SEC$|API_CLIENT_TIMEOUT_SEC$|UPSTREAM_TIMEOUT_SEC$|CORS_ALLOWED_ORIGINS$|NODE_OPTIONS$)/;
 
+/**
+ * The variables the `start` script of `root`'s package.json gives node, written there as
+ * `NAME=${NAME:-value}` (today glibc's malloc tunables: README "Runtime settings"). Read from the build
+ * being started, so a BENCH_BASELINE_REV gateway runs exactly as its own `npm start` did.
+ */
+export function startScriptEnv(root: string): Record<string, string> {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts?: { start?: string } };
+  const env: Record<string, string> = {};
+  for (const m of (pkg.scripts?.start ?? '').matchAll(/\b([A-Z][A-Z0-9_]*)=\$\{\1:-([^}]*)\}/g)) env[m[1] as string] = m[2] as string;
+  return env;
+}
+
 /** The gateway's environment: nothing inherited that configures it, then ours. */
-function gatewayEnv(extra: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+function gatewayEnv(root: string, extra: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!GATEWAY_ENV_KEYS.test(k)) env[k] = v;
-  return { ...env, NODE_ENV: 'production', LOG_LEVEL: 'silent', PROXY_BIND: '127.0.0.1', SHUTDOWN_TIMEOUT_SEC: '2', ...extra };
+  return { ...env, ...startScriptEnv(root), NODE_ENV: 'production', LOG_LEVEL: 'silent', PROXY_BIND: '127.0.0.1', SHUTDOWN_TIMEOUT_SEC: '2', ...extra };
 }
 
 /**
@@ -186,7 +198,7 @@ export async function startGateway(
     args: ['--max-semi-space-size=4', main],
     cpus: ctx.cfg.proxyCpu,
     cwd: root,
-    env: gatewayEnv({ PROXY_PORT: String(port), ...extraEnv }),
+    env: gatewayEnv(root, { PROXY_PORT: String(port), ...extraEnv }),
     logPath: join(ctx.logDir, `${name}.log`),
   });
   try {
