@@ -131,7 +131,7 @@ describe('HttpControlPlane failure policy (SPEC §2)', { timeout: 30_000 }, () =
     const t0 = Date.now()
     await assert.rejects(cp.isPublic('h1'), GatewayError)
     const took = Date.now() - t0
-    assert.ok(took >= 600 && took < 3000, `took ${took} ms`)
+    assert.ok(took >= 600 && took < 10_000, `took ${took} ms`)
     assert.equal(fake.calls('/preview/h1/public').length, 3)
     await cp.close()
   })

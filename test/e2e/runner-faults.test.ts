@@ -96,8 +96,8 @@ describe('runner faults under keep-alive load: every request answered or cleanly
     // The faults really happened, and most requests were still answered.
     assert.ok((runner.counts.get('stall') ?? 0) > 0 && (runner.counts.get('reset-mid-body') ?? 0) > 0, JSON.stringify([...runner.counts]))
     assert.ok(outcomes.filter((o) => o.kind === 'answered' && o.status === 200).length > 200, summary(outcomes))
-    // Stalls become 504 within the header timeout, never more.
-    for (const o of outcomes) if (o.status === 504) assert.ok(o.ms < (UPSTREAM_TIMEOUT_SEC + 3) * 1000, `504 after ${o.ms} ms`)
+    // Stalls become 504 within the header timeout (twice, when a reset was replayed first), never more.
+    for (const o of outcomes) if (o.status === 504) assert.ok(o.ms < (2 * UPSTREAM_TIMEOUT_SEC + 3) * 1000, `504 after ${o.ms} ms`)
   })
 
   test('every runner connection reset at once, repeatedly, under load (large and small bodies): no hang', { timeout: 200_000 }, async () => {

@@ -141,6 +141,9 @@ export function gatewayEnv(env: Readonly<Record<string, string>>, port: number):
     PROXY_BIND: '127.0.0.1',
     CONFIG_FILE: emptyConfigPath(),
     SHUTDOWN_TIMEOUT_SEC: '1',
+    // A loaded CI machine can lag the event loop past the 500 ms default: the tests that check
+    // overload shedding set it themselves; everywhere else a slow machine must not answer 503.
+    OVERLOAD_LAG_MS: '0',
     PROXY_PORT: String(port),
     ...env,
   }
@@ -153,7 +156,8 @@ export async function startGateway(opts: GatewayOptions): Promise<GatewayProcess
   const child = spawnGateway(env)
   const gw = new GatewayProcess(child, port, env)
   const healthHost = opts.healthHost ?? (env.PROXY_DOMAIN !== undefined ? (env.PROXY_DOMAIN.split(',')[0] ?? '').trim() : 'localhost')
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000)
+  // SPEC §8 gives a start 90 s; a loaded CI machine takes seconds just to load the modules.
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 45_000)
   for (;;) {
     if (gw.exitInfo !== undefined) {
       throw new Error(`gateway exited during start-up (code ${gw.exitInfo.code}, signal ${gw.exitInfo.signal}):\n${gw.output()}`)

@@ -16,12 +16,18 @@ import { openWs, roundTrip } from '../helpers/ws.js'
 import { connectRefused, DOMAIN, startOpsStack, startSlowUpstream } from './support.js'
 
 const KEY = 'DAYTONA_SANDBOX_AUTH_KEY'
-const DELAY_SEC = 1
+// A pre-stop delay long enough that a loaded CI machine still fits the probes inside it.
+const DELAY_SEC = 3
 const TIMEOUT_SEC = 4
 const SLOW_MS = 1500
 const SLACK_MS = 2500
 
 interface Closed { readonly code: number; readonly at: number }
+
+/** A fixture started before a later one failed is closed, so the test fails instead of hanging. */
+function closing(first: { close(): Promise<unknown> }): (err: unknown) => Promise<never> {
+  return async (err) => { await first.close(); throw err }
+}
 
 function closeEvent(ws: WebSocket): Promise<Closed> {
   return new Promise<Closed>((resolve) => {
@@ -62,7 +68,7 @@ function countSockets(agent: http.Agent): number {
 describe('ops: SIGTERM drains', () => {
   test('readiness 503 at once, serving during the pre-stop delay, in-flight request completes, WebSockets get 1001, exit 0', { timeout: 40_000 }, async () => {
     const slow = await startSlowUpstream(SLOW_MS)
-    const s = await startOpsStack({ SHUTDOWN_DELAY_SEC: String(DELAY_SEC), SHUTDOWN_TIMEOUT_SEC: String(TIMEOUT_SEC) })
+    const s = await startOpsStack({ SHUTDOWN_DELAY_SEC: String(DELAY_SEC), SHUTDOWN_TIMEOUT_SEC: String(TIMEOUT_SEC) }).catch(closing(slow))
     const sockets: WebSocket[] = []
     try {
       const slowSbx = s.sandbox({ prefix: 'slow', runner: { id: newId('runner-slow'), proxyUrl: slow.url, apiUrl: slow.url, apiKey: 'slow-runner-key' } })
@@ -87,7 +93,7 @@ describe('ops: SIGTERM drains', () => {
       const notReady = await waitUntil(async () => {
         const r = await s.send(DOMAIN, '/ready', { timeoutMs: 1000 })
         return r.status === 503 ? r : undefined
-      }, { timeoutMs: 500, intervalMs: 20, message: '/ready answers 503 right after SIGTERM' })
+      }, { timeoutMs: (DELAY_SEC * 1000) / 2, intervalMs: 20, message: '/ready answers 503 right after SIGTERM' })
       assert.ok(Date.now() - t0 < DELAY_SEC * 1000, 'readiness turned false before the pre-stop delay ended')
       assert.deepEqual(notReady.json(), { status: 'draining' })
       // Liveness stays up, and the listener still serves new connections during the delay.
@@ -130,7 +136,7 @@ describe('ops: SIGTERM drains', () => {
 
   test('SIGINT drains too: idle keep-alive connections do not hold the drain, exit 0 as soon as the in-flight request is done', { timeout: 30_000 }, async () => {
     const slow = await startSlowUpstream(SLOW_MS)
-    const s = await startOpsStack({ SHUTDOWN_DELAY_SEC: '0', SHUTDOWN_TIMEOUT_SEC: '15' })
+    const s = await startOpsStack({ SHUTDOWN_DELAY_SEC: '0', SHUTDOWN_TIMEOUT_SEC: '15' }).catch(closing(slow))
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
     try {
       const slowSbx = s.sandbox({ prefix: 'slow', runner: { id: newId('runner-slow'), proxyUrl: slow.url, apiUrl: slow.url, apiKey: 'slow-runner-key' } })
@@ -149,7 +155,8 @@ describe('ops: SIGTERM drains', () => {
       const exit = await withTimeout(s.gw.exited, 5000 + SLACK_MS, 'gateway exit after SIGINT')
       const took = Date.now() - t0
       assert.deepEqual(exit, { code: 0, signal: null }, `exit 0 after a completed drain:\n${s.gw.output().slice(-2000)}`)
-      assert.ok(took < SLOW_MS + 2000, `exited soon after the last request ended, not at the 15 s deadline (took ${took} ms)`)
+      // Far below the 15 s deadline, with room for a loaded machine's process exit.
+      assert.ok(took < 10_000, `exited soon after the last request ended, not at the 15 s deadline (took ${took} ms)`)
     } finally {
       agent.destroy()
       await s.close()
@@ -166,7 +173,7 @@ describe('ops: SIGTERM drains', () => {
       await s.runner.waitForRequest((r) => r.route === 'hang' && r.sandboxId === sbx.id, 5000)
       const t0 = Date.now()
       s.gw.child.kill('SIGTERM')
-      const exit = await withTimeout(s.gw.exited, 1000 + SLACK_MS, 'gateway exit at the drain deadline')
+      const exit = await withTimeout(s.gw.exited, 1000 + 4 * SLACK_MS, 'gateway exit at the drain deadline')
       const took = Date.now() - t0
       assert.ok(exit.code !== null, `exited by itself (code ${exit.code}, signal ${exit.signal})`)
       assert.ok(took >= 1000 - 100, `the in-flight request got the whole SHUTDOWN_TIMEOUT_SEC (exit after ${took} ms)`)
@@ -191,9 +198,10 @@ describe('ops: SIGTERM drains', () => {
       assert.equal(s.gw.exitInfo, undefined, 'still draining (held by the WebSocket) before the second signal')
       const t1 = Date.now()
       s.gw.child.kill('SIGTERM')
-      const exit = await withTimeout(s.gw.exited, 3000, 'exit after the second SIGTERM')
+      const exit = await withTimeout(s.gw.exited, 12_000, 'exit after the second SIGTERM')
       const took = Date.now() - t1
-      assert.ok(took < 1500, `exited at once after the second signal (took ${took} ms)`)
+      // "At once" against the 20 s deadline the WebSocket would hold: a loaded machine's exit can take seconds.
+      assert.ok(took < 10_000, `exited at once after the second signal, not at the 20 s deadline (took ${took} ms)`)
       assert.ok(exit.code !== null || exit.signal !== null, 'the process ended')
       const c = await withTimeout(closed, 3000, 'WebSocket closed when the process exited')
       assert.ok(typeof c.code === 'number')
