@@ -95,6 +95,7 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
   let resolverRef: Resolver | undefined
   const redisFleet = config.redis === undefined ? undefined : new RedisFleet({
     settings: config.redis,
+    commandTimeoutMs: config.redis.commandTimeoutMs,
     log,
     secret: config.sessionSecret,
     apiTimeoutMs: config.apiTimeoutMs,

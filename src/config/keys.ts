@@ -51,6 +51,7 @@ export const KEYS = {
   REDIS_USERNAME: { type: 'string', doc: 'Redis ACL user (with REDIS_PASSWORD).' },
   REDIS_PASSWORD: { type: 'secret', doc: 'Redis password (AUTH); never logged.' },
   REDIS_TLS: { type: 'bool', default: 'false', doc: 'Connect to Redis over TLS.' },
+  REDIS_COMMAND_TIMEOUT_MS: { type: 'int', default: '100', min: 10, max: 10_000, doc: 'A Redis command slower than this counts as Redis down (SPEC §9: the request goes on without Redis; probed in the background). Raise it only for a Redis far away.' },
   WEBHOOK_SECRET: { type: 'secret', doc: 'Signing secret of the Daytona webhook endpoint (`whsec_` + base64, Standard Webhooks / Svix). Set: `POST /webhooks/daytona` on a base domain verifies events and invalidates caches. Unset: that route is 404.' },
   WORKERS: { type: 'string', default: '1', doc: 'Processes per pod sharing PROXY_PORT (node:cluster): a number 1-256, or `auto` for the available cores. Above 1 a primary process forks the workers, restarts a crashed one and answers METRICS_PORT for all of them.' },
   SHUTDOWN_TIMEOUT_SEC: { type: 'int', default: '30', min: 0, max: 3600, doc: 'Time in-flight requests get to finish after a SIGTERM/SIGINT before remaining connections are closed.' },

@@ -46,7 +46,7 @@ export interface Config {
     readonly publicDomain: string | undefined
     readonly audience: string | undefined
   }
-  readonly redis: { readonly host: string; readonly port: number; readonly username?: string; readonly password?: string; readonly tls: boolean } | undefined
+  readonly redis: { readonly host: string; readonly port: number; readonly username?: string; readonly password?: string; readonly tls: boolean; readonly commandTimeoutMs: number } | undefined
   /** Standard Webhooks signing secret (`whsec_…`); undefined = webhook route off (404). */
   readonly webhookSecret: string | undefined
   /** Processes sharing PROXY_PORT; 1 = no cluster. */
@@ -199,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
       ...(checked.REDIS_USERNAME ? { username: checked.REDIS_USERNAME } : {}),
       ...(checked.REDIS_PASSWORD ? { password: checked.REDIS_PASSWORD } : {}),
       tls: bool('REDIS_TLS'),
+      commandTimeoutMs: int('REDIS_COMMAND_TIMEOUT_MS'),
     }),
     webhookSecret,
     workers: workers ?? 1,

@@ -146,7 +146,7 @@ describe('fleet: configuration', { timeout: 30_000 }, () => {
     assert.match(problems({ REDIS_HOST: '127.0.0.1' }).join('\n'), /^SESSION_SECRET: required when REDIS_HOST is set/m)
     const ok = loadConfig({ REDIS_HOST: '127.0.0.1', DAYTONA_API_URL: 'http://127.0.0.1:1', PROXY_API_KEY: 'k'.repeat(32) })
     assert.equal(ok.sessionSecret, 'k'.repeat(32))
-    assert.deepEqual(ok.redis, { host: '127.0.0.1', port: 6379, tls: false })
+    assert.deepEqual(ok.redis, { host: '127.0.0.1', port: 6379, tls: false, commandTimeoutMs: 100 })
     assert.equal(loadConfig({ REDIS_HOST: '127.0.0.1', SESSION_SECRET: SECRET }).sessionSecret, SECRET)
   })
 

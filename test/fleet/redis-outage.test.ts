@@ -67,7 +67,7 @@ describe('fleet: Redis failures never fail a request (SPEC §9)', { skip: skip ?
   const metricsPorts: number[] = []
   let sandboxes: SandboxHandle[]
   before(async () => {
-    f = await startFleet({ perReplica: async (i) => { metricsPorts[i] = await freePort(); return { METRICS_PORT: String(metricsPorts[i]), METRICS_BIND: '127.0.0.1' } } })
+    f = await startFleet({ env: { REDIS_COMMAND_TIMEOUT_MS: '100' }, perReplica: async (i) => { metricsPorts[i] = await freePort(); return { METRICS_PORT: String(metricsPorts[i]), METRICS_BIND: '127.0.0.1' } } })
     sandboxes = Array.from({ length: 12 }, (_, k) => f.sandbox({ public: k % 3 === 0 }))
   }, { timeout: 60_000 })
   after(async () => { await f?.close() }, { timeout: 30_000 })

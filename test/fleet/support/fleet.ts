@@ -18,6 +18,12 @@ import type { TestRedisClient } from './redis-server.js'
 
 export { DOMAIN }
 export const FLEET_SECRET = 'fleet-tests-session-secret-0123456789abcdef'
+/**
+ * The fleet tests assert one API call, one start, one session per ticket across replicas: with the
+ * SPEC's 100 ms a loaded CI machine's Redis can count as down and rightly fall back to the API.
+ * The outage tests set the SPEC value (REDIS_COMMAND_TIMEOUT_MS=100) themselves.
+ */
+export const SLOW_CI_REDIS_TIMEOUT_MS = '1000'
 
 export interface Fleet {
   readonly redis: RedisServer
@@ -59,7 +65,7 @@ export async function startFleet(o: FleetOptions = {}): Promise<Fleet> {
     const n = o.replicas ?? 2
     const envs: Record<string, string>[] = []
     for (let i = 0; i < n; i++) {
-      envs.push(daytonaEnv(cp.url, { SESSION_SECRET: FLEET_SECRET, ...redis.env(), ...(o.env ?? {}), ...(o.perReplica === undefined ? {} : await o.perReplica(i)) }))
+      envs.push(daytonaEnv(cp.url, { SESSION_SECRET: FLEET_SECRET, ...redis.env(), REDIS_COMMAND_TIMEOUT_MS: SLOW_CI_REDIS_TIMEOUT_MS, ...(o.env ?? {}), ...(o.perReplica === undefined ? {} : await o.perReplica(i)) }))
     }
     // Started together: start-up is dominated by process launch on this small machine.
     gws.push(...await Promise.all(envs.map((env) => startGateway({ env, startTimeoutMs: 30_000 }))))
