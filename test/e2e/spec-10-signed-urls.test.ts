@@ -212,9 +212,9 @@ describe('SPEC §10 signed toolbox file URLs (real @daytonaio/sdk 0.218)', () =>
     assert.deepEqual([...new Set(statuses)], [200])
     assert.equal(s.cp.calls(`/preview/${c.id}/signing-key`).length, 1, 'one signing-key call for 30 concurrent requests')
     const bad = withParam(good, 'signature', sign('not-the-key', 'GET', '/c.txt', exp))
-    // The re-fetch is slow (500 ms), as a busy platform's is: requests that come while it is in
+    // The re-fetch is slow (1.5 s), as a busy platform's is: requests that come while it is in
     // flight join it and take its answer as final, however the event loop spreads their arrival.
-    s.cp.script(`/preview/${c.id}/signing-key`, [{ delayMs: 500 }], { repeatLast: true })
+    s.cp.script(`/preview/${c.id}/signing-key`, [{ delayMs: 1500 }], { repeatLast: true })
     const bads = await Promise.all(Array.from({ length: 30 }, async () => (await fetch(bad)).status))
     assert.deepEqual([...new Set(bads)], [401])
     const calls = s.cp.calls(`/preview/${c.id}/signing-key`).length
