@@ -68,13 +68,15 @@ describe('SPEC §10 embedded control plane: stop/start and per-sandbox warning',
     assert.equal(stop.status, 0, stop.out)
     assert.equal(fileState('sleepy'), 'stopped')
     // The gateway re-reads the file within a second.
-    const first = await waitUntil(async () => {
-      const r = await visit('sleepy', '/echo/a')
-      return r.status === 503 ? r : undefined
+    // A navigation and a JSON visit at the same moment: both inside the embedded start (1.5 s),
+    // however slowly the machine runs between probes.
+    const [first, json] = await waitUntil(async () => {
+      const both = await Promise.all([visit('sleepy', '/echo/a'), visit('sleepy', '/echo/b', { accept: 'application/json' })])
+      return both[0].status === 503 ? both : undefined
     }, { timeoutMs: 10_000, intervalMs: 100, message: 'the stopped sandbox is seen as stopped' })
     assert.equal(first.headers['x-preview-error'], 'SANDBOX_STARTING')
     assert.match(first.text, /http-equiv="refresh"/)
-    assertGatewayError(await visit('sleepy', '/echo/b', { accept: 'application/json' }), 503, 'SANDBOX_STARTING')
+    assertGatewayError(json, 503, 'SANDBOX_STARTING')
     const served = await waitUntil(async () => {
       const r = await visit('sleepy', '/echo/c')
       return r.status === 200 ? r : undefined

@@ -28,18 +28,19 @@ describe('fleet: shared cache (SPEC §5, §9)', { skip: skip ?? false, timeout: 
     assert.equal(await f.r.get(`proxy:sandbox-public:${s.id}`), '{"value":true}')
     const t0 = Date.now()
     await f.cp.changePublic(s.id, false)
+    // Judged by when each request was sent, not when its answer came: a loaded machine's latency
+    // must not look like a stale cache, and a 200 to a request sent after 1 s is one.
     const refusedAt: number[] = []
     for (let i = 0; i < 2; i++) {
-      const deadline = t0 + 3000
       for (;;) {
+        const sentAt = Date.now() - t0
         const r = await f.send(i, host, '/echo')
-        if (r.status === 401) { refusedAt.push(Date.now() - t0); break }
+        if (r.status === 401) { refusedAt.push(sentAt); break }
         assert.equal(r.status, 200)
-        assert.ok(Date.now() < deadline, `replica ${i} still serves the private sandbox 3 s after the DEL`)
+        assert.ok(sentAt <= 1000, `replica ${i} served the private sandbox to a request sent ${sentAt} ms after the DEL`)
         await new Promise<void>((res) => setTimeout(res, 20))
       }
     }
-    for (const [i, ms] of refusedAt.entries()) assert.ok(ms <= 1000, `replica ${i} refused only after ${ms} ms`)
     process.stderr.write(`[fleet] DEL → refused by both replicas after ${refusedAt.join(' / ')} ms\n`)
   })
 
@@ -69,12 +70,12 @@ describe('fleet: shared cache (SPEC §5, §9)', { skip: skip ?? false, timeout: 
     await f.cp.changeRunner(s.id, null)
     for (let i = 0; i < 2; i++) {
       for (;;) {
+        const sentAt = Date.now() - t0
         const r = await f.send(i, host, '/echo')
         if (r.status !== 200) break
-        assert.ok(Date.now() - t0 < 3000, `replica ${i} still forwards 3 s after the DEL`)
+        assert.ok(sentAt <= 1000, `replica ${i} forwarded a request sent ${sentAt} ms after the DEL to the old runner`)
         await new Promise<void>((res) => setTimeout(res, 20))
       }
-      assert.ok(Date.now() - t0 <= 1200, `replica ${i} followed only after ${Date.now() - t0} ms`)
     }
   })
 
