@@ -99,12 +99,16 @@ describe('fleet: RedisFleet (SPEC §9)', { skip: skip ?? false, timeout: 60_000 
 
   test('shared tier: a holder that fails frees the key; the waiter calls itself', { timeout: 10_000 }, async () => {
     let calls = 0
-    const failing = async (): Promise<boolean> => { calls++; await new Promise<void>((r) => setTimeout(r, 100)); throw new Error('api down') }
+    // The holder fails when the test says so: its lease is held until then, however slow the machine.
+    let fail!: () => void
+    const gate = new Promise<void>((r) => { fail = r })
+    const failing = async (): Promise<boolean> => { calls++; await gate; throw new Error('api down') }
     const working = async (): Promise<boolean> => { calls++; return false }
     const signal = new AbortController().signal
     const first = a.fleet.shared.publicFlags.load('sbx-fail', signal, failing)
-    await waitUntil(async () => (await rc.exists('pgw:lease:proxy:sandbox-public:sbx-fail')) === 1, { timeoutMs: 2000, intervalMs: 5 })
+    await waitUntil(async () => (await rc.exists('pgw:lease:proxy:sandbox-public:sbx-fail')) === 1, { timeoutMs: 5000, intervalMs: 5 })
     const second = b.fleet.shared.publicFlags.load('sbx-fail', signal, working)
+    fail()
     await assert.rejects(first, /api down/)
     assert.equal((await second).value, false)
     assert.equal(calls, 2)
