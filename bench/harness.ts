@@ -159,15 +159,20 @@ export async function waitHttpOk(url: string, headers: Readonly<Record<string, s
 const GATEWAY_ENV_KEYS =
   /^(PROXY_|DAYTONA_|REDIS_|OIDC_|TLS_|METRICS_PORT$|SANDBOXES_FILE$|SESSION_SECRET$|LOG_LEVEL$|COOKIE_DOMAIN$|ENABLE_TLS$|TOOLBOX_ONLY_MODE$|PREVIEW_WARNING_ENABLED$|SHUTDOWN_TIMEOUT_SEC$|API_CLIENT_TIMEOUT_SEC$|UPSTREAM_TIMEOUT_SEC$|CORS_ALLOWED_ORIGINS$|NODE_OPTIONS$)/;
 
+/** The `start` script of `root`'s package.json ('' when there is none). */
+export function startScript(root: string): string {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts?: { start?: string } };
+  return pkg.scripts?.start ?? '';
+}
+
 /**
  * The variables the `start` script of `root`'s package.json gives node, written there as
  * `NAME=${NAME:-value}` (today glibc's malloc tunables: README "Runtime settings"). Read from the build
  * being started, so a BENCH_BASELINE_REV gateway runs exactly as its own `npm start` did.
  */
 export function startScriptEnv(root: string): Record<string, string> {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts?: { start?: string } };
   const env: Record<string, string> = {};
-  for (const m of (pkg.scripts?.start ?? '').matchAll(/\b([A-Z][A-Z0-9_]*)=\$\{\1:-([^}]*)\}/g)) env[m[1] as string] = m[2] as string;
+  for (const m of startScript(root).matchAll(/\b([A-Z][A-Z0-9_]*)=\$\{\1:-([^}]*)\}/g)) env[m[1] as string] = m[2] as string;
   return env;
 }
 

@@ -9,16 +9,16 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { startScriptEnv } from '../../bench/harness.js'
+import { startScript as startScriptOf, startScriptEnv } from '../../bench/harness.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8')
 const T = { timeout: 10_000 }
 
 function startScript(): string {
-  const pkg = JSON.parse(read('package.json')) as { scripts?: { start?: string } }
-  assert.equal(typeof pkg.scripts?.start, 'string', 'package.json has no start script')
-  return pkg.scripts?.start ?? ''
+  const script = startScriptOf(ROOT)
+  assert.notEqual(script, '', 'package.json has no start script')
+  return script
 }
 
 function dockerfileEnv(): Record<string, string> {

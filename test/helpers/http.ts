@@ -123,6 +123,22 @@ export async function waitUntil<T>(probe: () => T | undefined | false | Promise<
   }
 }
 
+/**
+ * Probes until `done(answer)`. A probe sent more than `withinMs` after `since` whose answer is not
+ * done fails: judged by when each probe was sent, so a loaded machine's latency never reads as a
+ * change that came late, and a stale answer to a late probe always fails. Resolves with when the
+ * first done probe was sent (ms after `since`).
+ */
+export async function settlesWithin<T>(since: number, withinMs: number, probe: () => Promise<T>, done: (answer: T) => boolean, stale: (answer: T, sentMs: number) => string): Promise<number> {
+  for (;;) {
+    const sentMs = Date.now() - since
+    const answer = await probe()
+    if (done(answer)) return sentMs
+    if (sentMs > withinMs) throw new Error(stale(answer, sentMs))
+    await new Promise<void>((r) => setTimeout(r, 20))
+  }
+}
+
 /** Rejects when `p` takes longer than `ms`. */
 export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined

@@ -13,7 +13,7 @@ import { newId, waitUntil, withTimeout } from '../helpers/http.js'
 import type { Reply } from '../helpers/http.js'
 import { echoOf } from '../helpers/assertions.js'
 import { openWs, roundTrip } from '../helpers/ws.js'
-import { connectRefused, DOMAIN, startOpsStack, startSlowUpstream } from './support.js'
+import { closing, connectRefused, DOMAIN, startOpsStack, startSlowUpstream } from './support.js'
 
 const KEY = 'DAYTONA_SANDBOX_AUTH_KEY'
 // A pre-stop delay long enough that a loaded CI machine still fits the probes inside it.
@@ -24,10 +24,6 @@ const SLACK_MS = 2500
 
 interface Closed { readonly code: number; readonly at: number }
 
-/** A fixture started before a later one failed is closed, so the test fails instead of hanging. */
-function closing(first: { close(): Promise<unknown> }): (err: unknown) => Promise<never> {
-  return async (err) => { await first.close(); throw err }
-}
 
 function closeEvent(ws: WebSocket): Promise<Closed> {
   return new Promise<Closed>((resolve) => {

@@ -18,7 +18,7 @@ import { FakeControlPlane } from '../fakes/control-plane.js'
 import type { RunnerInfo, SandboxInit } from '../fakes/control-plane.js'
 import { FakeRunner } from '../fakes/runner.js'
 import { ensureAptBinary } from '../helpers/apt.js'
-import { GATEWAY_ARGV, GatewayProcess, MAIN_JS, REPO_ROOT, daytonaEnv, gatewayEnv } from '../helpers/gateway.js'
+import { GATEWAY_ARGV, GatewayProcess, MAIN_JS, REPO_ROOT, START_TIMEOUT_MS, daytonaEnv, gatewayEnv } from '../helpers/gateway.js'
 import { freePort, newId, request } from '../helpers/http.js'
 import type { Reply } from '../helpers/http.js'
 import { addTestSandbox, type SandboxHandle } from '../helpers/stack.js'
@@ -62,8 +62,7 @@ export async function startOpsStack(extraEnv: Readonly<Record<string, string>> =
   const gw = new GatewayProcess(child, port, env)
   const stdout = (): string => Buffer.concat(out).toString('utf8')
   const cleanupFakes = async (): Promise<void> => { await runner.close(); await cp.close() }
-  // SPEC §8 gives a start 90 s; a loaded CI machine takes seconds just to load the modules.
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 45_000)
+  const deadline = Date.now() + (opts.startTimeoutMs ?? START_TIMEOUT_MS)
   for (;;) {
     if (gw.exitInfo !== undefined) {
       await cleanupFakes()
@@ -159,6 +158,14 @@ export interface SlowUpstream {
   /** Requests received so far (raw targets). */
   readonly received: string[]
   close(): Promise<void>
+}
+
+/**
+ * For `.catch()` on a later start: closes a fixture started before it, so a failed start fails the
+ * test instead of leaving a listener that keeps the file from ever ending.
+ */
+export function closing(first: { close(): Promise<unknown> }): (err: unknown) => Promise<never> {
+  return async (err) => { await first.close(); throw err }
 }
 
 /** An upstream that answers every request 200 `slow done` after `delayMs`. */
