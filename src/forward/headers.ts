@@ -103,14 +103,34 @@ export function filterSetCookie(value: string): string | null {
 }
 
 /**
+ * Lengths of the response header names the gateway looks at: hop-by-hop (2 te, 7 trailer/upgrade,
+ * 10 connection/keep-alive, 16-19 proxy-* and transfer-encoding), 8 location, 10 set-cookie, and
+ * access-control-* (over 15). Any other name (Date, Server, Content-Type, ETag…) is passed on as
+ * sent without being lower-cased or hashed: most answers carry only those.
+ */
+const LOOKED_AT = new Uint8Array(20)
+for (const n of [...HOP_BY_HOP, 'location', 'set-cookie']) LOOKED_AT[n.length] = 1
+
+function looksAt(name: string, cors: boolean): boolean {
+  const len = name.length
+  if (len < 20 && LOOKED_AT[len] === 1) return true
+  return cors && len > 15 && (name.charCodeAt(0) | 0x20) === 97 /* a */
+}
+
+/**
  * Flat string array for res.writeHead: hop-by-hop removed, cookies filtered, CORS replaced.
  * One pass, each name decoded once; names a Connection header lists (rare) are removed after.
  */
 export function buildResponseHeaders(raw: readonly Buffer[], o: ResponseHeaderOptions, status: number): string[] {
   const out: string[] = []
+  const cors = o.cors !== null
   let listed: Set<string> | undefined
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1')
+    if (!looksAt(name, cors)) {
+      out.push(name, (raw[i + 1] as Buffer).toString('latin1'))
+      continue
+    }
     const lower = name.toLowerCase()
     if (HOP_BY_HOP.has(lower)) {
       if (lower === 'connection') {
@@ -127,7 +147,7 @@ export function buildResponseHeaders(raw: readonly Buffer[], o: ResponseHeaderOp
       const v = filterSetCookie(value)
       if (v === null) continue
       value = v
-    } else if (o.cors !== null && lower.startsWith('access-control-')) {
+    } else if (cors && lower.startsWith('access-control-')) {
       continue
     } else if (lower === 'location' && o.locationPrefix !== undefined && status >= 300 && status < 400) {
       value = toolboxLocation(value, o.locationPrefix)

@@ -34,7 +34,7 @@ export class ActivityTracker {
     this.#cp = cp
     this.#claim = options.claim
     this.#now = options.now ?? Date.now
-    this.#lastSent = new LRUCache<string, number>({ max: options.maxEntries, ttl: ACTIVITY_THROTTLE_MS, ttlAutopurge: false })
+    this.#lastSent = new LRUCache<string, number>({ max: options.maxEntries, ttl: ACTIVITY_THROTTLE_MS, ttlAutopurge: false, ttlResolution: 0 })
     this.#timer = setInterval(() => this.#beat(), options.heartbeatMs ?? ACTIVITY_HEARTBEAT_MS)
     this.#timer.unref()
   }
@@ -51,7 +51,9 @@ export class ActivityTracker {
   open(stream: LiveStream): void {
     const i = this.#free.pop() ?? this.#streams.length
     this.#streams[i] = stream
-    this.#seen[i] = stream.bytesMoved()
+    // Not read here: most responses end before any beat, and a socket's byte count is a native
+    // getter (seen in profiles). A stream alive at a beat has moved bytes since it opened.
+    this.#seen[i] = -1
     stream.activitySlot = i
   }
 

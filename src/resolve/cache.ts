@@ -74,6 +74,9 @@ export class AnswerCache<V> {
     this.#now = options.now ?? Date.now
     this.#onLookup = options.onLookup
     this.#shared = options.shared
+    // No lru-cache TTL: each entry carries its own freshness (and stale-if-error window), read on
+    // lookup; lru-cache's TTL tracking would read a second clock and arm a timer per millisecond
+    // under load (seen in profiles). Expired entries are bounded by `max` like any other.
     this.#lru = new LRUCache<string, Entry<V>>({ max: options.max })
   }
 
@@ -111,7 +114,8 @@ export class AnswerCache<V> {
 
   #start(key: string, load: (signal: AbortSignal) => Promise<V>): Flight<V> {
     const controller = new AbortController()
-    const stale = this.#staleMs > 0 ? this.#lru.get(key) : undefined
+    const kept = this.#staleMs > 0 ? this.#lru.get(key) : undefined
+    const stale = kept !== undefined && kept.freshUntil + this.#staleMs > this.#now() ? kept : undefined
     const loaded: Promise<SharedAnswer<V>> = this.#shared === undefined
       ? load(controller.signal).then(local)
       : this.#shared.load(key, controller.signal, load)
@@ -120,7 +124,7 @@ export class AnswerCache<V> {
         if (this.#flights.get(key) === flight) {
           this.#flights.delete(key)
           const ttl = Math.min(this.#ttlMs(value), maxLocalMs)
-          if (ttl > 0) this.#lru.set(key, { value, freshUntil: this.#now() + ttl }, { ttl: ttl + this.#staleMs })
+          if (ttl > 0) this.#lru.set(key, { value, freshUntil: this.#now() + ttl })
         }
         return value
       },
