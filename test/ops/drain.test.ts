@@ -123,6 +123,8 @@ describe('ops: SIGTERM drains', () => {
       const exitedAfter = Date.now() - t0
       assert.deepEqual(exit, { code: 0, signal: null }, `exit 0 after a completed drain:\n${s.gw.output().slice(-2000)}`)
       assert.ok(exitedAfter <= deadlineMs + SLACK_MS, `exited within ${deadlineMs + SLACK_MS} ms (took ${exitedAfter} ms)`)
+      // Log lines are batched per event-loop turn: the one written just before exit still arrives.
+      await waitUntil(() => s.stdoutLines().some((l) => l.includes('drained, exiting')), { timeoutMs: 3000, message: 'the last log line (written at exit) reached stdout' })
     } finally {
       for (const ws of sockets) ws.terminate()
       await s.close()
