@@ -76,6 +76,8 @@ export function loadBenchConfig() {
     keepTmp: process.env['BENCH_KEEP_TMP'] === '1',
     /** A git revision whose gateway is measured beside the current one ("" = none); see bench/baseline.ts. */
     baselineRev: process.env['BENCH_BASELINE_REV'] ?? '',
+    /** The gateways' LOG_LEVEL: `info` is what `npm start` runs (an access line per request, to the log file). */
+    gatewayLogLevel: process.env['BENCH_GATEWAY_LOG_LEVEL'] ?? 'info',
   };
 }
 export type BenchConfig = Readonly<ReturnType<typeof loadBenchConfig>>;
@@ -177,10 +179,10 @@ export function startScriptEnv(root: string): Record<string, string> {
 }
 
 /** The gateway's environment: nothing inherited that configures it, then ours. */
-function gatewayEnv(root: string, extra: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
+function gatewayEnv(root: string, logLevel: string, extra: Readonly<Record<string, string>>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!GATEWAY_ENV_KEYS.test(k)) env[k] = v;
-  return { ...env, ...startScriptEnv(root), NODE_ENV: 'production', LOG_LEVEL: 'silent', PROXY_BIND: '127.0.0.1', SHUTDOWN_TIMEOUT_SEC: '2', ...extra };
+  return { ...env, ...startScriptEnv(root), NODE_ENV: 'production', LOG_LEVEL: logLevel, PROXY_BIND: '127.0.0.1', SHUTDOWN_TIMEOUT_SEC: '2', ...extra };
 }
 
 /**
@@ -203,7 +205,7 @@ export async function startGateway(
     args: ['--max-semi-space-size=4', main],
     cpus: ctx.cfg.proxyCpu,
     cwd: root,
-    env: gatewayEnv(root, { PROXY_PORT: String(port), ...extraEnv }),
+    env: gatewayEnv(root, ctx.cfg.gatewayLogLevel, { PROXY_PORT: String(port), ...extraEnv }),
     logPath: join(ctx.logDir, `${name}.log`),
   });
   try {

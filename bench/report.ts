@@ -86,7 +86,7 @@ export function renderReport(r: Report): string {
     '"direct" = load generator → backend; "nginx proxy" = → nginx (1 worker, keep-alive upstream pool, default proxy_buffering) → backend; ' +
       '"Go proxy" = → Go\'s `httputil.ReverseProxy` (bench/go-proxy/main.go, idle pool 1024) → backend; ' +
       '"bare undici" = → node:http + undici `Agent.dispatch`, no auth (bench/undici-proxy.ts) → backend: the floor of a Node proxy; ' +
-      '"gateway" = → `node dist/src/main.js` (LOG_LEVEL=silent, embedded control plane, private sandbox, `X-Daytona-Preview-Token`) → backend. ' +
+      `"gateway" = → \`node dist/src/main.js\` (LOG_LEVEL=${r.config.gatewayLogLevel}${r.config.gatewayLogLevel === 'info' ? ': an access line per request to its log file, as `npm start` runs' : ''}; embedded control plane, private sandbox, \`X-Daytona-Preview-Token\`) → backend; nginx, Go and bare undici write no access log. ` +
       'Every request carries `Host: 8080-bench.localhost` and the preview token, whatever the target.' +
       (base === null
         ? ''
