@@ -167,6 +167,14 @@ export function startScript(root: string): string {
   return pkg.scripts?.start ?? '';
 }
 
+/** The node flags of `root`'s `npm start` (`exec node --flag … main.js`): README "Runtime settings". */
+export function startScriptNodeFlags(root: string): string[] {
+  const script = startScript(root);
+  const at = script.lastIndexOf('exec node ');
+  if (at === -1) return [];
+  return script.slice(at + 'exec node '.length).split(/\s+/).filter((w) => w.startsWith('--'));
+}
+
 /**
  * The variables the `start` script of `root`'s package.json gives node, written there as
  * `NAME=${NAME:-value}` (today glibc's malloc tunables: README "Runtime settings"). Read from the build
@@ -201,8 +209,8 @@ export async function startGateway(
   const p = startProcess({
     name,
     command: process.execPath,
-    // The same V8 flag as `npm start` (package.json) and the Dockerfile.
-    args: ['--max-semi-space-size=4', main],
+    // The node flags of that build's own `npm start` (package.json; the Dockerfile has the same).
+    args: [...startScriptNodeFlags(root), main],
     cpus: ctx.cfg.proxyCpu,
     cwd: root,
     env: gatewayEnv(root, ctx.cfg.gatewayLogLevel, { PROXY_PORT: String(port), ...extraEnv }),
