@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { EncryptJWT, SignJWT, jwtDecrypt, jwtVerify } from 'jose'
-import * as oidc from 'openid-client'
+import type * as Oidc from 'openid-client'
 import type { Config } from '../config/load.js'
 import type { ControlPlane } from '../control-plane/types.js'
 import type { FleetHooks } from '../fleet/hooks.js'
@@ -10,6 +10,12 @@ import { absoluteOn, resolveLikeBrowser } from '../routing/redirect.js'
 import { findQueryParam, removeQueryParam } from '../routing/request-target.js'
 import { findCookie, LOGIN_COOKIE_PREFIX, serializeCookie } from './cookies.js'
 import { deriveKey } from '../config/derived-keys.js'
+
+let openidClient: Promise<typeof Oidc> | undefined
+/** openid-client is loaded by the first login: a gateway without OIDC never holds it in its heap. */
+function openid(): Promise<typeof Oidc> {
+  return (openidClient ??= import('openid-client'))
+}
 
 /** SPEC §4: the reserved query parameter carrying the one-time login ticket to the preview host. */
 export const LOGIN_TICKET_PARAM = 'DAYTONA_PREVIEW_LOGIN_TICKET'
@@ -59,7 +65,7 @@ export class OidcLogin {
   #ticketKey: Uint8Array
   #now: () => number
   #settings: Promise<Settings | null> | undefined
-  #discovered: Promise<oidc.Configuration> | undefined
+  #discovered: Promise<Oidc.Configuration> | undefined
   #discoveredAt = 0
   #fleet: FleetHooks
 
@@ -94,7 +100,8 @@ export class OidcLogin {
     return { issuer, publicIssuer: e.publicDomain, clientId, clientSecret: e.clientSecret, audience }
   }
 
-  async #discover(s: Settings): Promise<oidc.Configuration> {
+  async #discover(s: Settings): Promise<Oidc.Configuration> {
+    const oidc = await openid()
     // Discovery is cached; a failure is retried by the next login after 30 s, not per request.
     if (this.#discovered === undefined || (this.#discoveredAt !== 0 && this.#now() - this.#discoveredAt > 86_400_000)) {
       this.#discoveredAt = this.#now()
@@ -150,8 +157,9 @@ export class OidcLogin {
     if (ret === null) return { error: 400 }
     const s = await this.settings()
     if (s === null) return { error: 400 }
-    let cfg: oidc.Configuration
+    let cfg: Oidc.Configuration
     try { cfg = await this.#discover(s) } catch { return { error: 502 } }
+    const oidc = await openid()
     const nonce = oidc.randomNonce()
     const verifier = oidc.randomPKCECodeVerifier()
     const challenge = await oidc.calculatePKCECodeChallenge(verifier)
@@ -215,7 +223,7 @@ export class OidcLogin {
       const cfg = await this.#discover(s)
       const current = new URL(this.redirectUri(baseDomain))
       current.search = query
-      const tokens = await oidc.authorizationCodeGrant(cfg, current, { pkceCodeVerifier: verifier, expectedState: stateParam ?? '', expectedNonce: nonce, idTokenExpected: true })
+      const tokens = await (await openid()).authorizationCodeGrant(cfg, current, { pkceCodeVerifier: verifier, expectedState: stateParam ?? '', expectedNonce: nonce, idTokenExpected: true })
       accessToken = tokens.access_token
     } catch {
       return { ok: false, status: 403, reason: 'code-refused', clearCookie }
