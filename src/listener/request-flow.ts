@@ -73,8 +73,7 @@ export class RequestFlow {
   }
 
   readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    const rec = this.#d.accounting.begin(res)
-    this.#request(req, res, rec).catch(() => { if (!res.headersSent && !res.destroyed) sendError(req, res, 'INTERNAL'); else res.destroy() })
+    void this.#request(req, res, this.#d.accounting.begin(res))
   }
 
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -103,14 +102,20 @@ export class RequestFlow {
     return upgrade ? upgradeRefusal(m.row) : { kind: 'answer-preview', answer: m.row.answer, at, params: m.params }
   }
 
+  /** Never rejects: a failure inside is answered 500 here (no per-request .catch closure). */
   async #request(req: IncomingMessage, res: ServerResponse, rec: RequestRecord): Promise<void> {
-    const r = this.#route(req, false, rec)
-    switch (r.kind) {
-      case 'refuse': return sendError(req, res, r.code, { close: r.close })
-      case 'answer-base': return r.answer(req, res, r.at, r.params)
-      case 'answer-preview': return r.answer(req, res, r.at, r.params)
+    try {
+      const r = this.#route(req, false, rec)
+      switch (r.kind) {
+        case 'refuse': return sendError(req, res, r.code, { close: r.close })
+        case 'answer-base': return await r.answer(req, res, r.at, r.params)
+        case 'answer-preview': return await r.answer(req, res, r.at, r.params)
+      }
+      this.#answer(req, res, await this.#d.admission.admit(req, 'request', r, res, rec), rec)
+    } catch {
+      if (!res.headersSent && !res.destroyed) sendError(req, res, 'INTERNAL')
+      else res.destroy()
     }
-    this.#answer(req, res, await this.#d.admission.admit(req, 'request', r, res, rec), rec)
   }
 
   /** Writes a decision as an HTTP response (or hands the request to the forwarder). */
