@@ -103,7 +103,6 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
   let resolverRef: Resolver | undefined
   const redisFleet = config.redis === undefined ? undefined : new (await redisFleetClass())({
     settings: config.redis,
-    commandTimeoutMs: config.redis.commandTimeoutMs,
     log,
     secret: config.sessionSecret,
     apiTimeoutMs: config.apiTimeoutMs,

@@ -9,6 +9,8 @@ export interface RedisSettings {
   readonly username?: string
   readonly password?: string
   readonly tls: boolean
+  /** Bound of one command (SPEC §9: Redis slower than ~100 ms counts as down); default 100. */
+  readonly commandTimeoutMs?: number
 }
 
 /** What `run` resolves with when Redis could not answer in time (down, paused, refusing). */
@@ -18,8 +20,6 @@ export type Unavailable = typeof UNAVAILABLE
 export interface RedisConnectionOptions {
   readonly settings: RedisSettings
   readonly log: Logger
-  /** Bound of one command (SPEC §9: Redis slower than ~100 ms counts as down). */
-  readonly commandTimeoutMs?: number
   /** How often a paused Redis is probed while it is considered down. */
   readonly probeMs?: number
   /** Called on every up/down transition (the redis_up gauge, resyncs). */
@@ -65,7 +65,7 @@ export class RedisConnection {
 
   constructor(o: RedisConnectionOptions) {
     this.#log = o.log
-    this.#timeoutMs = o.commandTimeoutMs ?? 100
+    this.#timeoutMs = o.settings.commandTimeoutMs ?? 100
     this.#probeMs = o.probeMs ?? 100
     this.#onState = o.onState
     const s = o.settings

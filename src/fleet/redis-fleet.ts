@@ -25,7 +25,6 @@ export interface RedisFleetOptions {
   readonly clearLocal: () => void
   readonly onState?: (up: boolean) => void
   readonly onSharedResult?: (cache: string, result: SharedResult) => void
-  readonly commandTimeoutMs?: number
 }
 
 /** Lease of a cold key; renewed by its holder, so a dead holder frees it within this. */
@@ -55,7 +54,6 @@ export class RedisFleet implements FleetHooks {
     this.#conn = new RedisConnection({
       settings: o.settings,
       log: o.log,
-      ...(o.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: o.commandTimeoutMs }),
       ...(o.onState === undefined ? {} : { onState: o.onState }),
       onMessage: (channel, message) => {
         if (channel === FILLED_CHANNEL) notices.notify(message)

@@ -105,16 +105,17 @@ export function filterSetCookie(value: string): string | null {
 /**
  * Lengths of the response header names the gateway looks at: hop-by-hop (2 te, 7 trailer/upgrade,
  * 10 connection/keep-alive, 16-19 proxy-* and transfer-encoding), 8 location, 10 set-cookie, and
- * access-control-* (over 15). Any other name (Date, Server, Content-Type, ETag…) is passed on as
+ * access-control-* (15 and over). Any other name (Date, Server, Content-Type, ETag…) is passed on as
  * sent without being lower-cased or hashed: most answers carry only those.
  */
+const ACCESS_CONTROL = 'access-control-'
 const LOOKED_AT = new Uint8Array(20)
 for (const n of [...HOP_BY_HOP, 'location', 'set-cookie']) LOOKED_AT[n.length] = 1
 
 function looksAt(name: string, cors: boolean): boolean {
   const len = name.length
   if (len < 20 && LOOKED_AT[len] === 1) return true
-  return cors && len > 15 && (name.charCodeAt(0) | 0x20) === 97 /* a */
+  return cors && len >= ACCESS_CONTROL.length && (name.charCodeAt(0) | 0x20) === 97 /* a */
 }
 
 /**
@@ -147,7 +148,7 @@ export function buildResponseHeaders(raw: readonly Buffer[], o: ResponseHeaderOp
       const v = filterSetCookie(value)
       if (v === null) continue
       value = v
-    } else if (cors && lower.startsWith('access-control-')) {
+    } else if (cors && lower.startsWith(ACCESS_CONTROL)) {
       continue
     } else if (lower === 'location' && o.locationPrefix !== undefined && status >= 300 && status < 400) {
       value = toolboxLocation(value, o.locationPrefix)

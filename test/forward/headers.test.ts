@@ -61,6 +61,13 @@ test('SPEC §6: upstream Set-Cookie filtering', { timeout: 5000 }, () => {
   assert.equal(filterSetCookie('a=1; Path=/; SameSite=Strict; Max-Age=5'), 'a=1; Path=/; SameSite=Strict; Max-Age=5')
 })
 
+test('response: every name the gateway acts on is found whatever its case or length, the rest pass as sent', { timeout: 5000 }, () => {
+  const names = ['TE', 'Trailer', 'Upgrade', 'KEEP-ALIVE', 'Proxy-Connection', 'Transfer-Encoding', 'Proxy-Authenticate', 'Proxy-Authorization', 'Access-Control-', 'access-control-max-age']
+  const raw = [...names.flatMap((n) => [n, 'x']), 'Content-Encoding', 'gzip', 'Set-Cookie', 'daytona-sandbox-auth-1=s', 'ETag', '"e"'].map((s) => Buffer.from(s))
+  const out = buildResponseHeaders(raw, { cors: ['Access-Control-Allow-Origin', 'https://a'], setCookie: undefined, locationPrefix: undefined }, 200)
+  assert.deepEqual(out, ['Content-Encoding', 'gzip', 'ETag', '"e"', 'Access-Control-Allow-Origin', 'https://a'])
+})
+
 test('response: hop-by-hop removed, CORS replaced, Location prefixed for the toolbox', { timeout: 5000 }, () => {
   const raw = ['X-Early', '1', 'Connection', 'close, X-Hop, x-early', 'X-Hop', '1', 'Transfer-Encoding', 'chunked', 'Access-Control-Allow-Origin', '*', 'Location', '/files', 'X-App', 'y'].map((s) => Buffer.from(s))
   const out = buildResponseHeaders(raw, { cors: ['Access-Control-Allow-Origin', 'https://a', 'Vary', 'Origin'], setCookie: 'c=1', locationPrefix: '/toolbox/s1' }, 302)
