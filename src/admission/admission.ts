@@ -2,7 +2,7 @@
 // and WebSocket upgrades alike: limits, credentials, the auth chain, runner, waking, warning, CORS.
 import type { IncomingMessage } from 'node:http'
 import { isReservedPort, type AuthChain, type AuthDecision, type Credentials } from '../auth/chain.js'
-import { parseSignedFileRequest, stripSignedParams, type SignedFileUrls } from '../auth/signed-file-url.js'
+import { parseSignedFileRequest, stripSignedParams, type SignedFileUrls, type SignedFileVerdict } from '../auth/signed-file-url.js'
 import { ERRORS, type GatewayErrorCode } from '../errors/codes.js'
 import { buildUpstreamHeaders } from '../forward/headers.js'
 import { upstreamFor, type UpstreamBase } from '../forward/target.js'
@@ -54,6 +54,18 @@ function digestsOf(req: IncomingMessage): ConnectionDigests {
 
 type Allowed = AuthDecision & { readonly verdict: 'allow' }
 
+/** A request being admitted and what was read of it before anything was asked. */
+interface Asked {
+  readonly req: IncomingMessage
+  readonly via: Via
+  readonly p: PreviewTarget
+  readonly c: Credentials
+  readonly waiter: Client
+  readonly note: AdmissionNote
+  readonly origin: string | undefined
+  readonly disableCors: boolean
+}
+
 function ignore(): void {}
 
 /** SPEC §6: an Origin that is this very host (a page of the same preview). */
@@ -77,10 +89,14 @@ export class Admission {
     this.#d = deps
   }
 
-  /** An upgrade is never redirected and never shown a page: only admitted, refused or gone. */
-  admit(req: IncomingMessage, via: 'upgrade', p: PreviewTarget, waiter: Client, note: AdmissionNote): Promise<Admitted | Refused | Gone>
-  admit(req: IncomingMessage, via: 'request', p: PreviewTarget, waiter: Client, note: AdmissionNote): Promise<Decision>
-  async admit(req: IncomingMessage, via: Via, p: PreviewTarget, waiter: Client, note: AdmissionNote): Promise<Decision> {
+  /**
+   * An upgrade is never redirected and never shown a page: only admitted, refused or gone. When
+   * every answer is cached the decision comes back at once (no promise, no microtask); otherwise a
+   * promise of it.
+   */
+  admit(req: IncomingMessage, via: 'upgrade', p: PreviewTarget, waiter: Client, note: AdmissionNote): Admitted | Refused | Gone | Promise<Admitted | Refused | Gone>
+  admit(req: IncomingMessage, via: 'request', p: PreviewTarget, waiter: Client, note: AdmissionNote): Decision | Promise<Decision>
+  admit(req: IncomingMessage, via: Via, p: PreviewTarget, waiter: Client, note: AdmissionNote): Decision | Promise<Decision> {
     const d = this.#d
     note.kind = p.toolbox ? 'toolbox' : 'preview'
     note.label = p.label
@@ -101,16 +117,32 @@ export class Admission {
     const signed = p.toolbox ? parseSignedFileRequest(req.method, p.path, p.target.query) : null
     if (signed !== null) p = { ...p, target: { ...p.target, query: stripSignedParams(p.target.query) } }
     const c = credentialsOf(req, p)
+    const ask: Asked = { req, via, p, c, waiter, note, origin, disableCors }
+    if (signed !== null) return this.#admitAsking(ask, signed, undefined)
+    const auth = d.auth.allowedNow(p.label, p.port, c, p.toolbox, digestsOf(req))
+    if (auth === undefined || auth.verdict !== 'allow') return this.#admitAsking(ask, null, undefined)
+    // Warm: the runner is cached too, and no warning page has to be asked about.
+    const runner = d.resolver.runners.peek(auth.sandboxId)
+    if (runner == null || this.#warningApplies(req, via, p)) return this.#admitAsking(ask, null, auth)
+    note.sandboxId = auth.sandboxId
+    const b = upstreamFor(runner, auth.sandboxId, p.toolbox ? 'toolbox' : p.port)
+    return b === null ? NO_RUNNER_ADDRESS : this.#admitted(ask, auth, b)
+  }
+
+  /** The same steps when something has to be asked (the platform, a cookie's signature, the warning setting). */
+  async #admitAsking(a: Asked, signed: SignedFileVerdict | null, allowed: Allowed | undefined): Promise<Decision> {
+    const d = this.#d
+    const { req, via, p, c, waiter } = a
     // The runner lookup does not depend on the auth answer: a cold request sends both at once.
     const runners = d.resolver.runners
     if (!runners.isKnown(p.label)) d.resolver.runner(p.label, waiter).catch(ignore)
-    const auth = signed !== null
+    const auth = allowed ?? (signed !== null
       ? await d.signedFiles.authorize(p.label, signed, waiter)
-      : await d.auth.authenticate({ label: p.label, port: p.port, credentials: c, toolbox: p.toolbox, waiter, digests: digestsOf(req) })
+      : await d.auth.authenticate({ label: p.label, port: p.port, credentials: c, toolbox: p.toolbox, waiter, digests: digestsOf(req) }))
     if (waiter.destroyed) return GONE
     if (auth.verdict !== 'allow') return d.unauthorized.decide(req, via, auth, p, c, waiter)
     const id = auth.sandboxId
-    note.sandboxId = id
+    a.note.sandboxId = id
     // Read after the auth answer (a cold one awaited the platform, which may have moved the sandbox).
     // Warm: the cached runner, no await (null, "none holds it", is looked up again: rare).
     let runner = runners.peek(id) ?? await runnerOf(d.resolver, id, waiter)
@@ -125,18 +157,25 @@ export class Admission {
     const b = upstreamFor(runner, id, p.toolbox ? 'toolbox' : p.port)
     if (b === null) return NO_RUNNER_ADDRESS
 
-    if (via === 'request' && d.warning !== null && !p.toolbox && !isReservedPort(p.port) && d.warning.shouldShow(req)) {
+    if (this.#warningApplies(req, via, p)) {
       // SPEC §10: per sandbox; a signed-token label is asked with its port.
-      const show = await d.warning.enabledFor(p.label, id === p.label ? undefined : p.port, waiter)
+      const show = await (d.warning as PreviewWarning).enabledFor(p.label, id === p.label ? undefined : p.port, waiter)
       if (waiter.destroyed) return GONE
       if (show) return { kind: 'warning', host: p.host, url: `${d.protocol}://${p.host}${p.path}${p.target.hasQuery ? `?${p.target.query}` : ''}` }
     }
-    return this.#admitted(req, via, p, c, auth, b, origin, disableCors)
+    return this.#admitted(a, auth, b)
+  }
+
+  /** SPEC §10: the interstitial may be due (a browser on an app port without the accept cookie). */
+  #warningApplies(req: IncomingMessage, via: Via, p: PreviewTarget): boolean {
+    const w = this.#d.warning
+    return via === 'request' && w !== null && !p.toolbox && !isReservedPort(p.port) && w.shouldShow(req)
   }
 
   /** The last steps need no answer from anyone: connection cap, activity, CORS, upstream path and headers. */
-  #admitted(req: IncomingMessage, via: Via, p: PreviewTarget, c: Credentials, auth: Allowed, b: UpstreamBase, origin: string | undefined, disableCors: boolean): Decision {
+  #admitted(a: Asked, auth: Allowed, b: UpstreamBase): Decision {
     const d = this.#d
+    const { req, via, p, c, origin, disableCors } = a
     const id = auth.sandboxId
     if (!d.limiter.tryAcquire(id)) return TOO_MANY_CONNECTIONS
     if (header(req, 'x-daytona-skip-last-activity-update') !== 'true') d.activity.touch(id)

@@ -74,6 +74,36 @@ export class AuthChain {
     this.#onDecision = options.onDecision
   }
 
+  /**
+   * The warm path, with nothing to await: the "allow" that authenticate() would reach from cached
+   * answers alone (public flag, bearer, preview token, query key), or undefined when it would have
+   * to ask the platform, verify a cookie or deny (then authenticate() decides, from the start).
+   */
+  allowedNow(label: string, port: number, c: Credentials, toolbox: boolean, digests: ConnectionDigests | undefined): AuthDecision | undefined {
+    const r = this.#resolver
+    const examined = c.bearer !== undefined
+    if (!toolbox && !isReservedPort(port)) {
+      const pub = r.publicFlags.peek(label)
+      if (pub === undefined) return undefined
+      if (pub) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'public', examinedAuthorization: false })
+    }
+    if (c.bearer !== undefined) {
+      const ok = r.access.peek(`${label}\0${digestOf(digests, c.bearer)}`)
+      if (ok === undefined) return undefined
+      if (ok) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'bearer', examinedAuthorization: examined })
+    }
+    if (c.previewToken !== undefined) {
+      const ok = r.tokens.peek(`${label}\0${digestOf(digests, c.previewToken)}`)
+      if (ok === undefined) return undefined
+      if (ok) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'preview_token', examinedAuthorization: examined })
+    }
+    if (c.queryKey !== undefined && c.queryKey !== '') {
+      const ok = r.tokens.peek(`${label}\0${digestOf(digests, c.queryKey)}`)
+      if (ok === true) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'query_key', examinedAuthorization: examined })
+    }
+    return undefined
+  }
+
   /** One async step on the hot path (no inner async function): every answer goes through #decided. */
   async authenticate(req: AuthRequest): Promise<AuthDecision> {
     const { label, port, credentials: c, waiter } = req

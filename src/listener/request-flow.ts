@@ -57,6 +57,12 @@ function upgradeRefusal(row: RowMatch): HostRefusal {
   return row.upgradeRefusal === undefined ? NOT_FOUND : { kind: 'refuse', code: row.upgradeRefusal, close: false }
 }
 
+/** Something threw while a request was handled: 500 if nothing was sent yet, else the connection is cut. */
+function failed(req: IncomingMessage, res: ServerResponse): void {
+  if (!res.headersSent && !res.destroyed) sendError(req, res, 'INTERNAL')
+  else res.destroy()
+}
+
 function upgradeSocketOnError(this: Duplex): void {
   this.destroy()
 }
@@ -73,7 +79,7 @@ export class RequestFlow {
   }
 
   readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    void this.#request(req, res, this.#d.accounting.begin(res))
+    this.#request(req, res, this.#d.accounting.begin(res))
   }
 
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -102,19 +108,37 @@ export class RequestFlow {
     return upgrade ? upgradeRefusal(m.row) : { kind: 'answer-preview', answer: m.row.answer, at, params: m.params }
   }
 
-  /** Never rejects: a failure inside is answered 500 here (no per-request .catch closure). */
-  async #request(req: IncomingMessage, res: ServerResponse, rec: RequestRecord): Promise<void> {
+  /** Warm requests are decided and forwarded without a promise; a failure inside is answered 500. */
+  #request(req: IncomingMessage, res: ServerResponse, rec: RequestRecord): void {
     try {
       const r = this.#route(req, false, rec)
       switch (r.kind) {
         case 'refuse': return sendError(req, res, r.code, { close: r.close })
-        case 'answer-base': return await r.answer(req, res, r.at, r.params)
-        case 'answer-preview': return await r.answer(req, res, r.at, r.params)
+        case 'answer-base': return void this.#settle(req, res, r.answer(req, res, r.at, r.params))
+        case 'answer-preview': return void this.#settle(req, res, r.answer(req, res, r.at, r.params))
       }
-      this.#answer(req, res, await this.#d.admission.admit(req, 'request', r, res, rec), rec)
+      const d = this.#d.admission.admit(req, 'request', r, res, rec)
+      if (d instanceof Promise) void this.#answerLater(req, res, d, rec)
+      else this.#answer(req, res, d, rec)
     } catch {
-      if (!res.headersSent && !res.destroyed) sendError(req, res, 'INTERNAL')
-      else res.destroy()
+      failed(req, res)
+    }
+  }
+
+  /** Never rejects (no per-request .catch closure). */
+  async #answerLater(req: IncomingMessage, res: ServerResponse, decision: Promise<Decision>, rec: RequestRecord): Promise<void> {
+    try {
+      this.#answer(req, res, await decision, rec)
+    } catch {
+      failed(req, res)
+    }
+  }
+
+  async #settle(req: IncomingMessage, res: ServerResponse, answered: void | Promise<void>): Promise<void> {
+    try {
+      await answered
+    } catch {
+      failed(req, res)
     }
   }
 
