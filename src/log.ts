@@ -31,6 +31,59 @@ export function hashLabel(label: string): string {
   return lastHash
 }
 
+/** What one access line says: bounded words and numbers, a sandbox id and a host hash (nothing to redact). */
+export interface AccessFields {
+  readonly method: string
+  readonly kind: string
+  readonly upgrade?: 'websocket'
+  readonly status: number
+  readonly upstreamStatus?: number | undefined
+  readonly bytesOut?: number
+  readonly durationMs: number
+  readonly upstreamMs?: number | undefined
+  readonly upstreamError?: string | undefined
+  readonly sandbox: string | undefined
+  readonly hostHash: string | undefined
+}
+
+const SYM = pino.symbols
+
+/**
+ * Access lines, in the logger's own format, bindings, clock and destination (a pino logger and
+ * its children alike), without pino's generic serializer: its _asJson built each line from ~40
+ * string pieces, 2.2 KB and ~3 µs per request in profiles, the largest single cost the gateway
+ * added to a request. The fields are fixed (nginx's log_format is the same idea); strings that
+ * are not bounded words are escaped by JSON.stringify.
+ */
+export class AccessLog {
+  readonly #out: { write(line: string): unknown }
+  readonly #time: () => string
+  readonly #head: string
+  readonly #bindings: string
+
+  constructor(logger: Logger) {
+    const l = logger as unknown as Record<symbol, unknown>
+    this.#out = l[SYM.streamSym] as { write(line: string): unknown }
+    this.#time = l[SYM.timeSym] as () => string
+    this.#head = `{"level":${logger.levels.values['info'] ?? 30}`
+    this.#bindings = l[SYM.chindingsSym] as string
+  }
+
+  write(f: AccessFields): void {
+    let line = `${this.#head}${this.#time()}${this.#bindings},"msg":"access","method":${JSON.stringify(f.method)},"kind":${JSON.stringify(f.kind)}`
+    if (f.upgrade !== undefined) line += ',"upgrade":"websocket"'
+    line += `,"status":${f.status}`
+    if (f.upstreamStatus !== undefined) line += `,"upstreamStatus":${f.upstreamStatus}`
+    if (f.bytesOut !== undefined) line += `,"bytesOut":${f.bytesOut}`
+    line += `,"durationMs":${f.durationMs}`
+    if (f.upstreamMs !== undefined) line += `,"upstreamMs":${f.upstreamMs}`
+    if (f.upstreamError !== undefined) line += `,"upstreamError":${JSON.stringify(f.upstreamError)}`
+    if (f.sandbox !== undefined) line += `,"sandbox":${JSON.stringify(f.sandbox)}`
+    if (f.hostHash !== undefined) line += `,"hostHash":${JSON.stringify(f.hostHash)}`
+    this.#out.write(`${line}}\n`)
+  }
+}
+
 let lastLabel: string | undefined
 let lastHash = ''
 

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { hashLabel, type Logger } from '../log.js'
+import { AccessLog, hashLabel, type Logger } from '../log.js'
 import { methodLabel, type Metrics, type RouteKind } from '../metrics/metrics.js'
 
 /** Per-request facts the access log and metrics need; attached to the response, no closures. */
@@ -53,13 +53,12 @@ function socketOnClose(this: AccountedSocket): void {
  */
 export class Accounting {
   #metrics: Metrics
-  #log: Logger
-  #accessLog: boolean
+  /** null: ACCESS_LOG=false, or a level above info. */
+  #access: AccessLog | null
 
   constructor(metrics: Metrics, log: Logger, accessLog: boolean) {
     this.#metrics = metrics
-    this.#log = log
-    this.#accessLog = accessLog && log.isLevelEnabled('info')
+    this.#access = accessLog && log.isLevelEnabled('info') ? new AccessLog(log) : null
   }
 
   begin(res: ServerResponse): RequestRecord {
@@ -83,10 +82,9 @@ export class Accounting {
     const seconds = (performance.now() - rec.start) / 1000
     this.#metrics.requests.inc({ kind: rec.kind, method: methodLabel(res.req?.method), code: String(status) })
     this.#metrics.requestDuration.observe({ kind: rec.kind }, seconds)
-    if (this.#accessLog) {
+    if (this.#access !== null) {
       const req = res.req as IncomingMessage | undefined
-      this.#log.info({
-        msg: 'access',
+      this.#access.write({
         method: methodLabel(req?.method),
         kind: rec.kind,
         status,
@@ -110,9 +108,8 @@ export class Accounting {
     const seconds = (performance.now() - u.start) / 1000
     this.#metrics.requests.inc({ kind: u.kind, method: methodLabel(u.method), code: String(status) })
     this.#metrics.requestDuration.observe({ kind: u.kind }, seconds)
-    if (this.#accessLog) {
-      this.#log.info({
-        msg: 'access',
+    if (this.#access !== null) {
+      this.#access.write({
         method: methodLabel(u.method),
         kind: u.kind,
         upgrade: 'websocket',
