@@ -28,7 +28,7 @@ export const KEYS = {
   API_CLIENT_TIMEOUT_SEC: { type: 'int', default: '10', min: 1, max: 300, doc: 'Timeout of one control-plane call (each try).' },
   UPSTREAM_TIMEOUT_SEC: { type: 'int', default: '120', min: 1, max: 3600, doc: 'Time allowed for the sandbox to send response headers, counted from the end of the request body (504 after).' },
   UPSTREAM_IDLE_TIMEOUT_SEC: { type: 'int', default: '900', min: 1, max: 86400, doc: 'A response body that moves no byte for this long is cut (idle, not total).' },
-  CLIENT_IDLE_TIMEOUT_SEC: { type: 'int', default: '900', min: 1, max: 86400, doc: 'A client connection that moves no byte for this long while a request is open is closed (idle, not total).' },
+  CLIENT_IDLE_TIMEOUT_SEC: { type: 'int', default: '900', min: 1, max: 86400, doc: 'A client connection that moves no byte for this long while a request is open is closed (idle, not total; checked by a sweep every min(1 s, timeout/4), so the cut comes up to two sweeps late).' },
   KEEP_ALIVE_TIMEOUT_SEC: { type: 'int', default: '70', min: 65, max: 3600, doc: 'Idle keep-alive timeout of client connections (above a load balancer\'s 60 s).' },
   TRUSTED_PROXIES: { type: 'list', doc: 'Comma-separated IPs or CIDRs (IPv4, IPv6) of proxies in front of the gateway: their `X-Forwarded-For` is appended to and their `X-Forwarded-Host`/`-Proto` kept; from any other peer all three are replaced. Unset: trust no one.' },
   CORS_ALLOWED_ORIGINS: { type: 'list', doc: 'Origins always granted credentialed CORS and reserved-port WebSockets (e.g. a dashboard).' },

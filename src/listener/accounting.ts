@@ -2,10 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { AccessLog, hashLabel, type Logger } from '../log.js'
 import { methodLabel, type Metrics, type RouteKind } from '../metrics/metrics.js'
+import { requestClosed, requestOpened } from './idle-clients.js'
 
 /** Per-request facts the access log and metrics need; attached to the response, no closures. */
 export interface RequestRecord {
   readonly start: number
+  /** The client connection (req.socket is null by the time a cut response closes). */
+  readonly socket: Socket
   kind: RouteKind
   sandboxId: string | undefined
   label: string | undefined
@@ -61,12 +64,13 @@ export class Accounting {
     this.#access = accessLog && log.isLevelEnabled('info') ? new AccessLog(log) : null
   }
 
-  begin(res: ServerResponse): RequestRecord {
-    const rec: RequestRecord = { start: performance.now(), kind: 'invalid', sandboxId: undefined, label: undefined, upstreamStatus: 0, upstreamMs: 0, bytesOut: 0, upstreamError: undefined }
+  begin(req: IncomingMessage, res: ServerResponse): RequestRecord {
+    const rec: RequestRecord = { start: performance.now(), socket: req.socket, kind: 'invalid', sandboxId: undefined, label: undefined, upstreamStatus: 0, upstreamMs: 0, bytesOut: 0, upstreamError: undefined }
     const r = res as Recorded
     r[kRecord] = rec
     r[kAccounting] = this
     res.on('close', resOnClose)
+    requestOpened(rec.socket)
     this.#metrics.inflight.inc()
     return rec
   }
@@ -77,15 +81,16 @@ export class Accounting {
 
   finish(res: ServerResponse, rec: RequestRecord): void {
     this.#metrics.inflight.dec()
+    requestClosed(rec.socket)
     // 499: the client went away before the end; a cut by the upstream keeps the status sent.
     const status = res.writableFinished || rec.upstreamError !== undefined ? res.statusCode : 499
     const seconds = (performance.now() - rec.start) / 1000
-    this.#metrics.requests.inc({ kind: rec.kind, method: methodLabel(res.req?.method), code: String(status) })
+    const method = methodLabel(res.req?.method)
+    this.#metrics.requests.inc({ kind: rec.kind, method, code: String(status) })
     this.#metrics.requestDuration.observe({ kind: rec.kind }, seconds)
     if (this.#access !== null) {
-      const req = res.req as IncomingMessage | undefined
       this.#access.write({
-        method: methodLabel(req?.method),
+        method,
         kind: rec.kind,
         status,
         upstreamStatus: rec.upstreamStatus || undefined,

@@ -79,7 +79,7 @@ export class RequestFlow {
   }
 
   readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-    this.#request(req, res, this.#d.accounting.begin(res))
+    this.#request(req, res, this.#d.accounting.begin(req, res))
   }
 
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {

@@ -3,6 +3,7 @@ import { createServer as createHttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { sendRawError } from '../errors/respond.js'
+import { IdleClients } from './idle-clients.js'
 
 export interface ListenerOptions {
   readonly tls: { readonly cert: string; readonly key: string } | undefined
@@ -37,11 +38,14 @@ export function createListener(options: ListenerOptions): Server {
   const server = options.tls
     ? createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key })
     : createHttpServer(serverOptions)
-  server.timeout = options.clientIdleTimeoutMs
+  // No `server.timeout`: its timer per socket is re-armed at every read and write (idle-clients.ts).
+  const idle = new IdleClients(options.clientIdleTimeoutMs)
+  // Over TLS both events fire for one client: the TLS socket is the one requests use.
+  server.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => idle.add(socket))
+  server.on('close', () => idle.stop())
   server.on('request', options.onRequest)
   server.on('upgrade', options.onUpgrade)
   server.on('clientError', serverOnClientError)
-  server.on('timeout', socketOnIdle)
   return server
 }
 
@@ -53,8 +57,4 @@ function serverOnClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     case 'ERR_HTTP_REQUEST_TIMEOUT': sendRawError(s, 'REQUEST_TIMEOUT'); return
     default: sendRawError(s, 'BAD_REQUEST')
   }
-}
-
-function socketOnIdle(socket: Socket): void {
-  socket.destroy()
 }
