@@ -26,6 +26,8 @@ class LabelTree<L extends string, E> {
   readonly #root = new Map<string, unknown>()
   readonly #make: (labels: LabelValues<L>) => E
   readonly entries: E[] = []
+  readonly #lastValues: (string | number | undefined)[] = []
+  #lastEntry: E | undefined
 
   constructor(names: readonly L[], make: (labels: LabelValues<L>) => E) {
     this.#names = names
@@ -33,6 +35,21 @@ class LabelTree<L extends string, E> {
   }
 
   get(labels: LabelValues<L>): E {
+    const names = this.#names
+    // Under load most calls repeat the last label set (same kind, method, status): no Map walk.
+    const last = this.#lastValues
+    if (this.#lastEntry !== undefined) {
+      let i = 0
+      while (i < names.length && labels[names[i] as L] === last[i]) i++
+      if (i === names.length) return this.#lastEntry
+    }
+    const e = this.#lookup(labels)
+    for (let i = 0; i < names.length; i++) last[i] = labels[names[i] as L]
+    this.#lastEntry = e
+    return e
+  }
+
+  #lookup(labels: LabelValues<L>): E {
     const names = this.#names
     let node = this.#root
     const last = names.length - 1

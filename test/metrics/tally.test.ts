@@ -39,6 +39,10 @@ test('tallied counters and histograms expose exactly what prom-client would, scr
   assert.equal(await p.tallied.metrics(), first)
   for (const v of values) p.observe('preview', v)
   p.count('toolbox', 200)
+  // Label sets that repeat, alternate and differ in one label only (the last-set memo of the tally).
+  for (const [kind, code] of [['preview', 200], ['preview', 404], ['preview', 404], ['toolbox', 404], ['preview', 200], ['toolbox', 200]] as const) p.count(kind, code)
+  p.observe('health', 1 / 256)
+  p.observe('preview', 1 / 256)
   p.bare(1 / 16)
   assert.equal(await p.tallied.metrics(), await p.plain.metrics())
   assert.deepEqual(await p.tallied.getMetricsAsJSON(), await p.plain.getMetricsAsJSON())
