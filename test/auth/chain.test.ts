@@ -4,26 +4,17 @@ import { AuthChain, type AuthDecision, type Credentials } from '../../src/auth/c
 import { SessionSigner } from '../../src/auth/session.js'
 import type { ControlPlane } from '../../src/control-plane/types.js'
 import { Resolver } from '../../src/resolve/resolver.js'
+import { stubControlPlane } from '../fakes/control-plane-stub.js'
 
 /** The platform's answers: sandbox `pub` is public, `priv` takes the token `good` and the bearer `user`. */
 function platform(calls: string[]): ControlPlane {
-  return {
-    kind: 'daytona',
+  return stubControlPlane({
     isPublic: async (id) => { calls.push(`public ${id}`); return id === 'pub' },
     validatePreviewToken: async (id, t) => { calls.push(`token ${id}`); return id === 'priv' && t === 'good' },
     hasAccess: async (id, b) => { calls.push(`access ${id}`); return id === 'priv' && b === 'user' },
     sandboxIdFromSignedToken: async () => { calls.push('signed'); return null },
     runnerBySandbox: async () => null,
-    postLastActivity: async () => undefined,
-    oidcSettings: async () => null,
-    buildLogSource: async () => null,
-    signingKey: async () => null,
-    sandboxForUser: async () => 'refused',
-    sandboxState: async () => 'started',
-    startSandbox: async () => true,
-    previewWarning: async () => true,
-    close: async () => undefined,
-  }
+  })
 }
 
 const nobody = { once: () => undefined, removeListener: () => undefined }

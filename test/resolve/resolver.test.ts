@@ -2,30 +2,10 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Resolver, TTL, hashToken } from '../../src/resolve/resolver.js'
 import type { ControlPlane } from '../../src/control-plane/types.js'
+import { stubControlPlane } from '../fakes/control-plane-stub.js'
 import { GatewayError } from '../../src/errors/codes.js'
 
-function fakeCp(overrides: Partial<ControlPlane> = {}): ControlPlane & { calls: string[] } {
-  const calls: string[] = []
-  return {
-    kind: 'daytona',
-    calls,
-    isPublic: async (id) => { calls.push(`public ${id}`); return false },
-    validatePreviewToken: async (id, t) => { calls.push(`validate ${id}`); return t === 'good' },
-    hasAccess: async () => false,
-    sandboxIdFromSignedToken: async () => null,
-    runnerBySandbox: async (id) => { calls.push(`runner ${id}`); return { proxyUrl: 'http://r', apiKey: 'k' } },
-    postLastActivity: async () => undefined,
-    oidcSettings: async () => null,
-    buildLogSource: async () => null,
-    signingKey: async () => null,
-    sandboxForUser: async () => 'refused',
-    sandboxState: async () => 'started',
-    startSandbox: async () => true,
-    previewWarning: async () => true,
-    close: async () => undefined,
-    ...overrides,
-  }
-}
+const fakeCp = stubControlPlane
 
 test('SPEC §5: cache keys hold hashes of tokens, never the tokens', { timeout: 5000 }, async () => {
   const r = new Resolver({ controlPlane: fakeCp(), maxEntries: 100 })
