@@ -48,6 +48,11 @@ export interface AccessFields {
 
 const SYM = pino.symbols
 
+/** A number as JSON: NaN and the infinities are not JSON (pino writes them as null too). */
+function num(n: number): number | 'null' {
+  return Number.isFinite(n) ? n : 'null'
+}
+
 /**
  * Access lines, in the logger's own format, bindings, clock and destination (a pino logger and
  * its children alike), without pino's generic serializer: its _asJson built each line from ~40
@@ -72,11 +77,11 @@ export class AccessLog {
   write(f: AccessFields): void {
     let line = `${this.#head}${this.#time()}${this.#bindings},"msg":"access","method":${JSON.stringify(f.method)},"kind":${JSON.stringify(f.kind)}`
     if (f.upgrade !== undefined) line += ',"upgrade":"websocket"'
-    line += `,"status":${f.status}`
-    if (f.upstreamStatus !== undefined) line += `,"upstreamStatus":${f.upstreamStatus}`
-    if (f.bytesOut !== undefined) line += `,"bytesOut":${f.bytesOut}`
-    line += `,"durationMs":${f.durationMs}`
-    if (f.upstreamMs !== undefined) line += `,"upstreamMs":${f.upstreamMs}`
+    line += `,"status":${num(f.status)}`
+    if (f.upstreamStatus !== undefined) line += `,"upstreamStatus":${num(f.upstreamStatus)}`
+    if (f.bytesOut !== undefined) line += `,"bytesOut":${num(f.bytesOut)}`
+    line += `,"durationMs":${num(f.durationMs)}`
+    if (f.upstreamMs !== undefined) line += `,"upstreamMs":${num(f.upstreamMs)}`
     if (f.upstreamError !== undefined) line += `,"upstreamError":${JSON.stringify(f.upstreamError)}`
     if (f.sandbox !== undefined) line += `,"sandbox":${JSON.stringify(f.sandbox)}`
     if (f.hostHash !== undefined) line += `,"hostHash":${JSON.stringify(f.hostHash)}`

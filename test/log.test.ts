@@ -14,6 +14,7 @@ const FIELDS: readonly AccessFields[] = [
   { method: 'GET', kind: 'preview', status: 401, bytesOut: 201, durationMs: 1.4, sandbox: undefined, hostHash: 'GzLCjLOMBUgO' },
   { method: 'POST', kind: 'preview', status: 502, upstreamStatus: undefined, bytesOut: 0, durationMs: 12, upstreamMs: undefined, upstreamError: 'reset', sandbox: 'a"b\\c\nd\u2028é', hostHash: undefined },
   { method: 'GET', kind: 'preview', upgrade: 'websocket', status: 101, durationMs: 3.5, sandbox: 'sbx', hostHash: 'x' },
+  { method: 'GET', kind: 'preview', status: 200, bytesOut: Number.NaN, durationMs: Number.POSITIVE_INFINITY, sandbox: 'sbx', hostHash: 'x' },
 ]
 
 test('access lines are what pino writes for the same fields, with the logger\'s bindings, in its destination', { timeout: 5000 }, async () => {

@@ -121,9 +121,11 @@ export class Admission {
     if (signed !== null) return this.#admitAsking(ask, signed, undefined)
     const auth = d.auth.allowedNow(p.label, p.port, c, p.toolbox, digestsOf(req))
     if (auth === undefined || auth.verdict !== 'allow') return this.#admitAsking(ask, null, undefined)
-    // Warm: the runner is cached too, and no warning page has to be asked about.
-    const runner = d.resolver.runners.peek(auth.sandboxId)
+    // Warm: the runner is cached too, and no warning page has to be asked about (read uncounted:
+    // #admitAsking reads and counts it again).
+    const runner = d.resolver.runners.fresh(auth.sandboxId)
     if (runner == null || this.#warningApplies(req, via, p)) return this.#admitAsking(ask, null, auth)
+    d.resolver.runners.countHit()
     note.sandboxId = auth.sandboxId
     const b = upstreamFor(runner, auth.sandboxId, p.toolbox ? 'toolbox' : p.port)
     return b === null ? NO_RUNNER_ADDRESS : this.#admitted(ask, auth, b)

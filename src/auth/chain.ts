@@ -78,30 +78,43 @@ export class AuthChain {
    * The warm path, with nothing to await: the "allow" that authenticate() would reach from cached
    * answers alone (public flag, bearer, preview token, query key), or undefined when it would have
    * to ask the platform, verify a cookie or deny (then authenticate() decides, from the start).
+   * Its cache reads are counted only when it decides (authenticate() reads and counts them again).
    */
   allowedNow(label: string, port: number, c: Credentials, toolbox: boolean, digests: ConnectionDigests | undefined): AuthDecision | undefined {
     const r = this.#resolver
     const examined = c.bearer !== undefined
-    if (!toolbox && !isReservedPort(port)) {
-      const pub = r.publicFlags.peek(label)
+    const askedPublic = !toolbox && !isReservedPort(port)
+    if (askedPublic) {
+      const pub = r.publicFlags.fresh(label)
       if (pub === undefined) return undefined
-      if (pub) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'public', examinedAuthorization: false })
+      if (pub) return this.#allowedFromCache(label, 'public', false, true, false, 0)
     }
     if (c.bearer !== undefined) {
-      const ok = r.access.peek(`${label}\0${digestOf(digests, c.bearer)}`)
+      const ok = r.access.fresh(`${label}\0${digestOf(digests, c.bearer)}`)
       if (ok === undefined) return undefined
-      if (ok) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'bearer', examinedAuthorization: examined })
+      if (ok) return this.#allowedFromCache(label, 'bearer', examined, askedPublic, true, 0)
     }
+    let tokenReads = 0
     if (c.previewToken !== undefined) {
-      const ok = r.tokens.peek(`${label}\0${digestOf(digests, c.previewToken)}`)
+      const ok = r.tokens.fresh(`${label}\0${digestOf(digests, c.previewToken)}`)
       if (ok === undefined) return undefined
-      if (ok) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'preview_token', examinedAuthorization: examined })
+      tokenReads++
+      if (ok) return this.#allowedFromCache(label, 'preview_token', examined, askedPublic, examined, tokenReads)
     }
     if (c.queryKey !== undefined && c.queryKey !== '') {
-      const ok = r.tokens.peek(`${label}\0${digestOf(digests, c.queryKey)}`)
-      if (ok === true) return this.#decided({ verdict: 'allow', sandboxId: label, method: 'query_key', examinedAuthorization: examined })
+      const ok = r.tokens.fresh(`${label}\0${digestOf(digests, c.queryKey)}`)
+      if (ok === true) return this.#allowedFromCache(label, 'query_key', examined, askedPublic, examined, tokenReads + 1)
     }
     return undefined
+  }
+
+  /** An allow from cached answers: the lookups it read are counted as hits, as authenticate() counts them. */
+  #allowedFromCache(label: string, method: AuthMethod, examined: boolean, publicRead: boolean, accessRead: boolean, tokenReads: number): AuthDecision {
+    const r = this.#resolver
+    if (publicRead) r.publicFlags.countHit()
+    if (accessRead) r.access.countHit()
+    for (let i = 0; i < tokenReads; i++) r.tokens.countHit()
+    return this.#decided({ verdict: 'allow', sandboxId: label, method, examinedAuthorization: examined })
   }
 
   /** One async step on the hot path (no inner async function): every answer goes through #decided. */

@@ -86,10 +86,20 @@ export class AnswerCache<V> {
 
   /** A fresh cached answer, or undefined. Synchronous: the warm path awaits nothing. */
   peek(key: string): V | undefined {
+    const v = this.fresh(key)
+    if (v !== undefined) this.#onLookup?.(this.name, 'hit')
+    return v
+  }
+
+  /** peek() without counting the lookup: for a caller that may give up and look again (then countHit()). */
+  fresh(key: string): V | undefined {
     const e = this.#lru.get(key)
-    if (e === undefined || e.freshUntil <= this.#now()) return undefined
+    return e === undefined || e.freshUntil <= this.#now() ? undefined : e.value
+  }
+
+  /** Counts the hit of an answer read with fresh() and used. */
+  countHit(): void {
     this.#onLookup?.(this.name, 'hit')
-    return e.value
   }
 
   /** Is a fresh answer or a call in flight there? (No lookup is counted.) */

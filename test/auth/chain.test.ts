@@ -41,8 +41,9 @@ test('the warm path allows exactly what the full chain allows once the answers a
   for (const k of CASES) {
     const calls: string[] = []
     const decisions: string[] = []
+    const hits: string[] = []
     const chain = new AuthChain({
-      resolver: new Resolver({ controlPlane: platform(calls), maxEntries: 100 }),
+      resolver: new Resolver({ controlPlane: platform(calls), maxEntries: 100, onLookup: (cache, result) => { if (result === 'hit') hits.push(cache) } }),
       sessions: new SessionSigner('0123456789abcdef0123456789abcdef'),
       onDecision: (method, result) => decisions.push(`${method} ${result}`),
     })
@@ -51,16 +52,23 @@ test('the warm path allows exactly what the full chain allows once the answers a
     // Cold: nothing cached, so the warm path cannot decide (and counts no decision).
     assert.equal(chain.allowedNow(k.label, k.port, k.c, toolbox, undefined), undefined, what)
     assert.deepEqual(decisions, [], what)
+    assert.equal(hits.length, 0, what)
+    await chain.authenticate({ label: k.label, port: k.port, credentials: k.c, toolbox, waiter: nobody })
+    // Warm: the full chain once more, to see which cache hits it counts.
+    hits.length = 0
     const full: AuthDecision = await chain.authenticate({ label: k.label, port: k.port, credentials: k.c, toolbox, waiter: nobody })
+    const fullHits = hits.splice(0).sort()
     const asked = calls.length
     const now = chain.allowedNow(k.label, k.port, k.c, toolbox, undefined)
     if (full.verdict === 'allow') {
       assert.deepEqual(now, full, what)
-      assert.equal(decisions.length, 2, what)
-      assert.equal(decisions[1], decisions[0], what)
+      assert.equal(decisions.length, 3, what)
+      assert.equal(decisions[2], decisions[1], what)
+      assert.deepEqual(hits.sort(), fullHits, `${what}: the warm path counts the cache hits the full chain counts`)
     } else {
       assert.equal(now, undefined, `${what}: only an allow is decided without asking`)
-      assert.equal(decisions.length, 1, what)
+      assert.equal(decisions.length, 2, what)
+      assert.deepEqual(hits, [], `${what}: a warm path that gives up counts no lookup (the full chain counts them)`)
     }
     assert.equal(calls.length, asked, `${what}: the warm path made a control-plane call`)
   }

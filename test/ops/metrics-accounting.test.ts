@@ -38,6 +38,24 @@ describe('ops: upstream errors and client aborts are counted as what they are', 
     .map((l) => { try { return JSON.parse(l) as Record<string, unknown> } catch { return {} } })
     .filter((j) => j.msg === 'access' && j.kind === 'preview')
 
+  test('a warm request counts one cache hit per answer it uses, whether the gateway decides at once or asks again', T, async () => {
+    const sbx = s.sandbox()
+    const host = s.host(3000, sbx.id)
+    const hits = (m: readonly Sample[], cache: string): number => value(m, 'gateway_cache_lookups_total', { cache, result: 'hit' })
+    assert.equal((await s.send(host, '/', { headers: { 'x-daytona-preview-token': sbx.token } })).status, 200)
+    // Warm and allowed (decided without a promise): public flag, token, runner, one hit each.
+    let m0 = await snap()
+    for (let i = 0; i < 3; i++) assert.equal((await s.send(host, '/', { headers: { 'x-daytona-preview-token': sbx.token } })).status, 200)
+    let m1 = await snap()
+    for (const cache of ['public', 'preview_token', 'runner']) assert.equal(hits(m1, cache) - hits(m0, cache), 3, `${cache} hits of 3 warm requests`)
+    // A cached "no" (the warm path gives up and the full chain decides): each answer still counted once.
+    assert.equal((await s.send(host, '/', { headers: { 'x-daytona-preview-token': 'not-the-token', accept: 'application/json' } })).status, 401)
+    m0 = await snap()
+    for (let i = 0; i < 2; i++) assert.equal((await s.send(host, '/', { headers: { 'x-daytona-preview-token': 'not-the-token', accept: 'application/json' } })).status, 401)
+    m1 = await snap()
+    for (const cache of ['public', 'preview_token']) assert.equal(hits(m1, cache) - hits(m0, cache), 2, `${cache} hits of 2 refused warm requests`)
+  })
+
   test('connect failure → upstream_errors{kind="connect"}; no headers in time → kind="timeout"', T, async () => {
     const dead = await freePort()
     const down = s.sandbox({ prefix: 'down', runner: { id: newId('runner-down'), proxyUrl: `http://127.0.0.1:${dead}`, apiUrl: `http://127.0.0.1:${dead}`, apiKey: 'k' } })
