@@ -58,10 +58,6 @@ export class IdleClients {
     socket.once('close', forget)
   }
 
-  get size(): number {
-    return this.#open.size
-  }
-
   sweep(): void {
     const now = this.#now()
     for (const socket of this.#open) {

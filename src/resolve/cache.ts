@@ -87,7 +87,7 @@ export class AnswerCache<V> {
   /** A fresh cached answer, or undefined. Synchronous: the warm path awaits nothing. */
   peek(key: string): V | undefined {
     const v = this.fresh(key)
-    if (v !== undefined) this.#onLookup?.(this.name, 'hit')
+    if (v !== undefined) this.countHit()
     return v
   }
 
