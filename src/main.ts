@@ -4,6 +4,7 @@ import { WorkerLink } from './cluster/worker-link.js'
 import { ConfigError, describeConfig, loadConfig, type Config } from './config/load.js'
 import { createGateway, VERSION } from './gateway.js'
 import { createLogger, type Logger } from './log.js'
+import { applyV8Flags } from './v8-flags.js'
 
 /**
  * The only entry: loadConfig() → createGateway(config) → listen; SIGTERM/SIGINT → drain → exit 0.
@@ -11,6 +12,7 @@ import { createLogger, type Logger } from './log.js'
  * worker runs this same file down the single-process path, draining when the primary says so.
  */
 async function main(): Promise<void> {
+  applyV8Flags()
   let config: Config
   try {
     config = loadConfig(process.env)

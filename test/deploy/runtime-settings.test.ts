@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { startScript as startScriptOf, startScriptEnv, startScriptNodeFlags } from '../../bench/harness.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -54,4 +54,34 @@ test('the start script keeps an operator\'s own GLIBC_TUNABLES and sets ours oth
   void _drop
   assert.equal(expand(without), startScriptEnv(ROOT)['GLIBC_TUNABLES'])
   assert.equal(expand({ ...without, GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }), 'glibc.malloc.arena_max=2')
+})
+
+/**
+ * What a download does to the heap: every 64 KiB socket read is a fresh external buffer, dead a moment
+ * later, with a few small objects beside it. 1 GiB of them, 64 in flight, in batches across event-loop
+ * turns (V8 finishes incremental marking from tasks).
+ */
+const DOWNLOAD_CHURN = `
+const { applyV8Flags } = await import(process.argv[1])
+applyV8Flags()
+const ring = new Array(64), objs = new Array(256)
+let n = 0
+await new Promise((done) => {
+  const batch = () => {
+    for (let i = 0; i < 64; i++, n++) { ring[n % 64] = Buffer.allocUnsafeSlow(65536); objs[n % 256] = { n, s: 'x' + n } }
+    if (n < 16384) setImmediate(batch); else done()
+  }
+  batch()
+})
+`
+
+test('with npm start\'s V8 flags and src/v8-flags.ts, download-like buffer churn causes no run of full collections', { timeout: 30_000 }, () => {
+  // On Node 24 without src/v8-flags.ts this makes ~10 mark-compacts (one every ~100 MiB, each marking
+  // the whole heap) and 0-8 scavenges; Node 20 scavenges the buffers away by itself, every ~30 MiB.
+  const flagsModule = pathToFileURL(join(ROOT, 'dist/src/v8-flags.js')).href
+  const out = execFileSync(process.execPath, [...startScriptNodeFlags(ROOT), '--trace-gc', '--input-type=module', '-e', DOWNLOAD_CHURN, flagsModule], { encoding: 'utf8' })
+  const fullGcs = out.split('\n').filter((l) => l.includes('Mark-Compact')).length
+  const scavenges = out.split('\n').filter((l) => l.includes('Scavenge')).length
+  assert.ok(fullGcs <= 2, `${fullGcs} mark-compacts (and ${scavenges} scavenges) for 1 GiB of short-lived 64 KiB buffers on ${process.version}`)
+  assert.ok(scavenges >= 20, `${scavenges} scavenges for 1 GiB of short-lived 64 KiB buffers on ${process.version}: dead buffers pile up for over ~50 MiB`)
 })
