@@ -77,11 +77,12 @@ await new Promise((done) => {
 
 test('with npm start\'s V8 flags and src/v8-flags.ts, download-like buffer churn causes no run of full collections', { timeout: 30_000 }, () => {
   // On Node 24 without src/v8-flags.ts this makes ~10 mark-compacts (one every ~100 MiB, each marking
-  // the whole heap) and 0-8 scavenges; Node 20 scavenges the buffers away by itself, every ~30 MiB.
+  // the whole heap) and 0-8 scavenges; with them 0. Node 20 scavenges the buffers away by itself, every
+  // ~30 MiB, with 1-3 mark-compacts (more when the machine is loaded: its marking task races them).
   const flagsModule = pathToFileURL(join(ROOT, 'dist/src/v8-flags.js')).href
   const out = execFileSync(process.execPath, [...startScriptNodeFlags(ROOT), '--trace-gc', '--input-type=module', '-e', DOWNLOAD_CHURN, flagsModule], { encoding: 'utf8' })
   const fullGcs = out.split('\n').filter((l) => l.includes('Mark-Compact')).length
   const scavenges = out.split('\n').filter((l) => l.includes('Scavenge')).length
-  assert.ok(fullGcs <= 2, `${fullGcs} mark-compacts (and ${scavenges} scavenges) for 1 GiB of short-lived 64 KiB buffers on ${process.version}`)
+  assert.ok(fullGcs <= 5, `${fullGcs} mark-compacts (and ${scavenges} scavenges) for 1 GiB of short-lived 64 KiB buffers on ${process.version}`)
   assert.ok(scavenges >= 20, `${scavenges} scavenges for 1 GiB of short-lived 64 KiB buffers on ${process.version}: dead buffers pile up for over ~50 MiB`)
 })
