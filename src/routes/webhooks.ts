@@ -120,6 +120,8 @@ export class WebhookRoute {
         if (!res.headersSent) sendJson(res, 500, { error: 'webhook not processed' })
       })
     }
+    // No Content-Length nor Transfer-Encoding: no body, and the request may already be ended (server.ts).
+    if (req.readableEnded) { onEnd(); return }
     req.on('data', onData)
     req.on('end', onEnd)
   }

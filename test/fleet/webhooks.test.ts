@@ -140,6 +140,17 @@ describe('webhooks: POST /webhooks/daytona', { timeout: 60_000 }, () => {
       conn.socket.destroy()
     }
 
+    // No Content-Length, no Transfer-Encoding: an empty body (RFC 9112 §6.3), answered at once, connection kept.
+    const bodiless = await RawConnection.open(s.gw.port)
+    try {
+      await bodiless.write(`POST ${WEBHOOK_PATH} HTTP/1.1\r\nHost: ${DOMAIN}\r\n\r\n`)
+      assert.equal((await bodiless.response(5000)).status, 401, 'a POST without a body is refused (no signature), not left waiting')
+      await bodiless.write(`GET /health HTTP/1.1\r\nHost: ${DOMAIN}\r\n\r\n`)
+      assert.equal((await bodiless.response(5000)).status, 200, 'the same connection serves the next request')
+    } finally {
+      bodiless.socket.destroy()
+    }
+
     // A client that keeps streaming megabytes after the cap still reads the 413 (no reset under its upload).
     const streamed = Readable.from((function* () { for (let i = 0; i < 32; i++) yield Buffer.alloc(1024 * 1024) })())
     const viaUndici = await undiciRequest(`http://127.0.0.1:${s.gw.port}${WEBHOOK_PATH}`, { method: 'POST', headers: { host: DOMAIN }, body: streamed })
