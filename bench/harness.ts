@@ -179,6 +179,11 @@ export function startScriptNode(root: string): string {
   return existsSync(own) ? own : process.execPath;
 }
 
+/** The node a gateway built in `root` runs on: BENCH_BASELINE_NODE for the baseline when set, else its `npm start`'s. */
+export function gatewayNode(cfg: Pick<BenchConfig, 'baselineNode'>, root: string): string {
+  return root !== ROOT && cfg.baselineNode !== '' ? cfg.baselineNode : startScriptNode(root);
+}
+
 /** The node flags of `root`'s `npm start` (`exec node --flag … main.js`): README "Runtime settings". */
 export function startScriptNodeFlags(root: string): string[] {
   const script = startScript(root);
@@ -221,7 +226,7 @@ export async function startGateway(
   const p = startProcess({
     name,
     // The node and node flags of that build's own `npm start` (package.json; the Dockerfile has the same).
-    command: root !== ROOT && ctx.cfg.baselineNode !== '' ? ctx.cfg.baselineNode : startScriptNode(root),
+    command: gatewayNode(ctx.cfg, root),
     args: [...startScriptNodeFlags(root), main],
     cpus: ctx.cfg.proxyCpu,
     cwd: root,

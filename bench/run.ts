@@ -17,7 +17,7 @@ import {
   SANDBOX,
   SIZES,
   startGateway,
-  startScriptNode,
+  gatewayNode,
   perTarget,
   TARGETS,
   targetName,
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
     machine: machineNote(),
     versions: {
       node: process.version,
-      'gateway node': commandVersion(startScriptNode(ROOT), ['--version']),
+      'gateway node': commandVersion(gatewayNode(cfg, ROOT), ['--version']),
       nginx: nginxBin === null ? 'not installed' : nginxVersion(nginxBin),
       wrk: wrkBin === null ? 'not installed' : commandVersion(wrkBin, ['-v']),
     },
@@ -282,7 +282,7 @@ async function main(): Promise<void> {
       const b = prepareBaseline(cfg.baselineRev, join(logDir, 'baseline-build.log'));
       gatewayRoot.baseline = b.root;
       report.versions['baseline'] = `${cfg.baselineRev} = ${b.sha.slice(0, 12)}`;
-      report.versions['baseline node'] = commandVersion(cfg.baselineNode !== '' ? cfg.baselineNode : startScriptNode(b.root), ['--version']);
+      report.versions['baseline node'] = commandVersion(gatewayNode(cfg, b.root), ['--version']);
       info(`${targetName(cfg, 'baseline')} is commit ${b.sha}, ${b.reused ? 'reused from' : 'built in'} ${b.root}`);
     } catch (err) {
       note(`baseline gateway ${targetName(cfg, 'baseline')} SKIPPED: its build failed: ${errMessage(err)}`);

@@ -87,32 +87,35 @@ export class AuthChain {
     if (askedPublic) {
       const pub = r.publicFlags.fresh(label)
       if (pub === undefined) return undefined
-      if (pub) return this.#allowedFromCache(label, 'public', false, true, false, 0)
+      if (pub) return this.#allowedFromCache(label, 'public', false, true, 0)
     }
     if (c.bearer !== undefined) {
       const ok = r.access.fresh(`${label}\0${digestOf(digests, c.bearer)}`)
       if (ok === undefined) return undefined
-      if (ok) return this.#allowedFromCache(label, 'bearer', examined, askedPublic, true, 0)
+      if (ok) return this.#allowedFromCache(label, 'bearer', examined, askedPublic, 0)
     }
     let tokenReads = 0
     if (c.previewToken !== undefined) {
       const ok = r.tokens.fresh(`${label}\0${digestOf(digests, c.previewToken)}`)
       if (ok === undefined) return undefined
       tokenReads++
-      if (ok) return this.#allowedFromCache(label, 'preview_token', examined, askedPublic, examined, tokenReads)
+      if (ok) return this.#allowedFromCache(label, 'preview_token', examined, askedPublic, tokenReads)
     }
     if (c.queryKey !== undefined && c.queryKey !== '') {
       const ok = r.tokens.fresh(`${label}\0${digestOf(digests, c.queryKey)}`)
-      if (ok === true) return this.#allowedFromCache(label, 'query_key', examined, askedPublic, examined, tokenReads + 1)
+      if (ok === true) return this.#allowedFromCache(label, 'query_key', examined, askedPublic, tokenReads + 1)
     }
     return undefined
   }
 
-  /** An allow from cached answers: the lookups it read are counted as hits, as authenticate() counts them. */
-  #allowedFromCache(label: string, method: AuthMethod, examined: boolean, publicRead: boolean, accessRead: boolean, tokenReads: number): AuthDecision {
+  /**
+   * An allow from cached answers: the lookups it read are counted as hits, as authenticate() counts
+   * them. A bearer was looked up exactly when it was examined (a public allow examines none).
+   */
+  #allowedFromCache(label: string, method: AuthMethod, examined: boolean, publicRead: boolean, tokenReads: number): AuthDecision {
     const r = this.#resolver
     if (publicRead) r.publicFlags.countHit()
-    if (accessRead) r.access.countHit()
+    if (examined) r.access.countHit()
     for (let i = 0; i < tokenReads; i++) r.tokens.countHit()
     return this.#decided({ verdict: 'allow', sandboxId: label, method, examinedAuthorization: examined })
   }

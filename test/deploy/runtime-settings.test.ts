@@ -81,8 +81,9 @@ test('with npm start\'s V8 flags and src/v8-flags.ts, download-like buffer churn
   // ~30 MiB, with 1-3 mark-compacts (more when the machine is loaded: its marking task races them).
   const flagsModule = pathToFileURL(join(ROOT, 'dist/src/v8-flags.js')).href
   const out = execFileSync(process.execPath, [...startScriptNodeFlags(ROOT), '--trace-gc', '--input-type=module', '-e', DOWNLOAD_CHURN, flagsModule], { encoding: 'utf8' })
-  const fullGcs = out.split('\n').filter((l) => l.includes('Mark-Compact')).length
-  const scavenges = out.split('\n').filter((l) => l.includes('Scavenge')).length
+  const lines = out.split('\n')
+  const fullGcs = lines.filter((l) => l.includes('Mark-Compact')).length
+  const scavenges = lines.filter((l) => l.includes('Scavenge')).length
   assert.ok(fullGcs <= 5, `${fullGcs} mark-compacts (and ${scavenges} scavenges) for 1 GiB of short-lived 64 KiB buffers on ${process.version}`)
   assert.ok(scavenges >= 20, `${scavenges} scavenges for 1 GiB of short-lived 64 KiB buffers on ${process.version}: dead buffers pile up for over ~50 MiB`)
 })

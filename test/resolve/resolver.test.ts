@@ -5,10 +5,9 @@ import type { ControlPlane } from '../../src/control-plane/types.js'
 import { stubControlPlane } from '../fakes/control-plane-stub.js'
 import { GatewayError } from '../../src/errors/codes.js'
 
-const fakeCp = stubControlPlane
 
 test('SPEC §5: cache keys hold hashes of tokens, never the tokens', { timeout: 5000 }, async () => {
-  const r = new Resolver({ controlPlane: fakeCp(), maxEntries: 100 })
+  const r = new Resolver({ controlPlane: stubControlPlane(), maxEntries: 100 })
   const token = 'super-secret-preview-token'
   await r.validatePreviewToken('sbx', token, hashToken(token))
   await r.sandboxIdFromSignedToken('signed-token-value', 3000)
@@ -26,7 +25,7 @@ test('SPEC §5 TTL table', { timeout: 5000 }, () => {
 })
 
 test('invalidation per sandbox drops its answers only', { timeout: 5000 }, async () => {
-  const cp = fakeCp()
+  const cp = stubControlPlane()
   const r = new Resolver({ controlPlane: cp, maxEntries: 100 })
   await r.isPublic('a'); await r.isPublic('b'); await r.runner('a')
   await r.validatePreviewToken('a', 'good', hashToken('good'))
@@ -40,7 +39,7 @@ test('invalidation per sandbox drops its answers only', { timeout: 5000 }, async
 test('a runner is served stale while the API fails; auth answers never are', { timeout: 5000 }, async () => {
   let now = 0
   let failing = false
-  const cp = fakeCp({
+  const cp = stubControlPlane({
     runnerBySandbox: async () => { if (failing) throw new GatewayError('CONTROL_PLANE_UNAVAILABLE'); return { proxyUrl: 'http://r1', apiKey: 'k' } },
     isPublic: async () => { if (failing) throw new GatewayError('CONTROL_PLANE_UNAVAILABLE'); return true },
   })
