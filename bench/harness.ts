@@ -116,6 +116,8 @@ export interface BenchContext {
   readonly sizeOk: Readonly<Record<Target, Readonly<Record<Size, boolean>>>>;
   readonly wrkBin: string | null;
   readonly nginxProxy: Tracked | null;
+  /** The running proxy process of a target (null for direct, or when it is not running). */
+  proxyProcess(t: Target): Tracked | null;
   /** Environment of an embedded-control-plane gateway (SANDBOXES_FILE, SESSION_SECRET). */
   readonly embeddedEnv: Readonly<Record<string, string>>;
   /** Repository root of each gateway build: this one, and the BENCH_BASELINE_REV cache ("" when none). */

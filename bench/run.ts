@@ -208,6 +208,7 @@ async function main(): Promise<void> {
   });
   await echo.waitForJson((m) => m['ready'] === true, 10_000);
   let nginxProxy: Tracked | null = null;
+  const peerProcs: { go: Tracked | null; undici: Tracked | null } = { go: null, undici: null };
   if (nginxBin !== null) {
     const backendConf = writeBackendConfig(tmp, www, ports.backend, nofile);
     const backend = startProcess({
@@ -239,7 +240,7 @@ async function main(): Promise<void> {
       note(`Go proxy row SKIPPED: ${built.error}`);
     } else {
       try {
-        await startGoProxy(cfg, built.bin, ports.goProxy, ports.backend, logDir);
+        peerProcs.go = await startGoProxy(cfg, built.bin, ports.goProxy, ports.backend, logDir);
         available.go = true;
         report.versions['go'] = built.version;
       } catch (err) {
@@ -247,7 +248,7 @@ async function main(): Promise<void> {
       }
     }
     try {
-      await startUndiciProxy(cfg, ports.undiciProxy, ports.backend, logDir);
+      peerProcs.undici = await startUndiciProxy(cfg, ports.undiciProxy, ports.backend, logDir);
       available.undici = true;
     } catch (err) {
       note(`bare undici proxy did not start: ${errMessage(err)}`);
@@ -361,6 +362,7 @@ async function main(): Promise<void> {
     sizeOk,
     wrkBin,
     nginxProxy,
+    proxyProcess: (t) => (t === 'nginx' ? nginxProxy : t === 'go' || t === 'undici' ? peerProcs[t] : isGatewayTarget(t) ? gateways[t] : null),
     embeddedEnv,
     gatewayRoot,
     note,

@@ -114,10 +114,47 @@ export function cpuMark(): CpuMark {
 
 let clkTck: number | undefined;
 
+function ticksPerSecond(): number {
+  clkTck ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+  return clkTck;
+}
+
+/** CPU ticks (user + system) of every thread in pid's process tree, by "pid/tid". */
+export function threadTicks(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of processTree(pid)) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      const stat = readText(`/proc/${p}/task/${tid}/stat`);
+      if (stat === null) continue;
+      const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(`${p}/${tid}`, Number(after[11]) + Number(after[12]));
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU seconds a process tree spent between two threadTicks() readings, split into its busiest thread
+ * (a Node proxy's JavaScript thread, nginx's worker) and all the others (V8's compiler and GC helpers,
+ * libuv's pool; Go's runtime threads): on a proxy pinned to one core the others take turns with the first.
+ */
+export function threadCpuSplit(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): { busiest: number; others: number } {
+  const deltas = [...b].map(([k, v]) => v - (a.get(k) ?? 0)).filter((d) => d > 0);
+  const busiest = deltas.length === 0 ? 0 : Math.max(...deltas);
+  const total = deltas.reduce((x, y) => x + y, 0);
+  return { busiest: busiest / ticksPerSecond(), others: (total - busiest) / ticksPerSecond() };
+}
+
 /** CPU used by processes outside this bench, and steal, between two marks, in % of one core. */
 export function cpuInterference(a: CpuMark, b: CpuMark): { foreignPct: number; stealPct: number } {
-  clkTck ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+  const hz = ticksPerSecond();
   const secs = Math.max(0.001, (b.at - a.at) / 1000);
   const foreign = Math.max(0, b.busy - a.busy - (b.ours - a.ours));
-  return { foreignPct: (100 * foreign) / clkTck / secs, stealPct: (100 * (b.steal - a.steal)) / clkTck / secs };
+  return { foreignPct: (100 * foreign) / hz / secs, stealPct: (100 * (b.steal - a.steal)) / hz / secs };
 }

@@ -1,6 +1,7 @@
 // Fixed-rate latency: the open-loop client of bench/client.ts at BENCH_RATE req/s against each target.
+import type { Tracked } from '../procs.js';
 import { errMessage, latencyOf, PEERS, perTarget, roundOrder, runClient, targetName, targetsFor, verdict, type BenchContext, type Target } from '../harness.js';
-import { cpuInterference, cpuMark } from '../system.js';
+import { cpuInterference, cpuMark, threadCpuSplit, threadTicks } from '../system.js';
 import { fmtNum, median, num } from '../util.js';
 
 function msDelta(d: number): string {
@@ -15,26 +16,36 @@ export async function runFixedRate(ctx: BenchContext): Promise<void> {
   const lat: Record<Target, Record<string, number>[]> = perTarget(() => []);
   const sched: Record<Target, Record<string, number>[]> = perTarget(() => []);
   const errs: Record<Target, number> = perTarget(() => 0);
+  // The proxy's CPU per request in each round (µs): its busiest thread, and the sum of its other threads.
+  const cpu: Record<Target, { busiest: number; others: number }[]> = perTarget(() => []);
+  const requestsPerRound = (cfg.rate * (cfg.rateDurationMs + cfg.rateWarmupMs)) / 1000;
   for (let r = 0; r < cfg.rateRounds; r++) {
     for (const t of roundOrder(httpTargets, r)) {
       const label = `rate-${t}-r${r + 1}`;
       try {
         const m0 = cpuMark();
-        const msg = await ctx.guarded(t, label, () =>
-          runClient(
+        const before: { proc: Tracked | null; ticks: Map<string, number> } = { proc: null, ticks: new Map() };
+        const msg = await ctx.guarded(t, label, () => {
+          before.proc = ctx.proxyProcess(t); // after guarded's (re)start
+          before.ticks = before.proc === null ? new Map() : threadTicks(before.proc.pid);
+          return runClient(
             ctx,
             'rate',
             { origin: httpBase[t], path: '/100b', headers: httpHeaders, rate: cfg.rate, durationMs: cfg.rateDurationMs, warmupMs: cfg.rateWarmupMs, connections: 64 },
             label,
             cfg.rateDurationMs + cfg.rateWarmupMs + 60_000,
-          ),
-        );
+          );
+        });
+        const split = before.proc === null ? null : threadCpuSplit(before.ticks, threadTicks(before.proc.pid));
+        if (split !== null) cpu[t].push({ busiest: (split.busiest * 1e6) / requestsPerRound, others: (split.others * 1e6) / requestsPerRound });
         const l = latencyOf(msg);
         lat[t].push({ ...l, steal: cpuInterference(m0, cpuMark()).stealPct });
         sched[t].push(latencyOf(msg, 'scheduledLatencyMs'));
         errs[t] += num(msg['errors'], 0) + num(msg['non200'], 0);
         if (typeof msg['firstError'] === 'string' && msg['firstError'] !== '') note(`${label}: ${msg['firstError']}`);
-        console.error(`   ${label}: p50 ${fmtNum(l['p50'] ?? Number.NaN, 2)} ms, p99 ${fmtNum(l['p99'] ?? Number.NaN, 2)} ms, max send lag ${fmtNum(num(msg['maxSendLagMs']), 1)} ms`);
+        console.error(`   ${label}: p50 ${fmtNum(l['p50'] ?? Number.NaN, 2)} ms, p99 ${fmtNum(l['p99'] ?? Number.NaN, 2)} ms, max send lag ${fmtNum(num(msg['maxSendLagMs']), 1)} ms` +
+            (split === null ? '' : `, proxy CPU ${fmtNum((split.busiest * 1e6) / requestsPerRound, 0)} + ${fmtNum((split.others * 1e6) / requestsPerRound, 0)} µs per request`),
+        );
       } catch (err) {
         note(`${label} failed: ${errMessage(err)}`);
       }
@@ -67,7 +78,19 @@ export async function runFixedRate(ctx: BenchContext): Promise<void> {
       `Fixed-rate latency (open-loop node client with an undici Pool of 64 connections on the load core, ${cfg.rate} req/s, ` +
       `${cfg.rateDurationMs / 1000}s measured per round after ${cfg.rateWarmupMs / 1000}s warm-up; median over ${cfg.rateRounds} rounds). ` +
       'Latency from hand-off to undici; the last two columns count from the scheduled send time instead (adds the client timer lateness of this VM)',
-    header: ['Target', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'p99 per round (steal % of a core)', 'errors', 'p99 from schedule', 'p99.9 from schedule'],
+    header: [
+      'Target',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'p99.9 ms',
+      'max ms',
+      'p99 per round (steal % of a core)',
+      'errors',
+      'p99 from schedule',
+      'p99.9 from schedule',
+      'proxy CPU per request, µs: busiest thread + other threads (median)',
+    ],
     rows: httpTargets.map((t) => [
       targetName(cfg, t),
       fmtNum(m(t, 'p50'), 2),
@@ -79,6 +102,7 @@ export async function runFixedRate(ctx: BenchContext): Promise<void> {
       String(errs[t]),
       fmtNum(ms(t, 'p99'), 2),
       fmtNum(ms(t, 'p999'), 2),
+      cpu[t].length === 0 ? '' : `${fmtNum(median(cpu[t].map((c) => c.busiest)), 0)} + ${fmtNum(median(cpu[t].map((c) => c.others)), 0)}`,
     ]),
   });
 }
