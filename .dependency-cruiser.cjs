@@ -2,7 +2,7 @@
 // Layers from top to bottom: a module may import only from its own layer or the layers below it.
 /** @type {readonly { name: string, path: string }[]} */
 const LAYERS = [
-  { name: 'entry', path: '^src/(main\\.ts$|v8-flags\\.ts$|cli/)' },
+  { name: 'entry', path: '^src/(main\\.ts$|v8-flags\\.ts$|heap-reclaim\\.ts$|cli/)' },
   { name: 'composition', path: '^src/(gateway\\.ts$|cluster/|demo/)' },
   { name: 'listener', path: '^src/listener/' },
   { name: 'routes', path: '^src/routes/' },

@@ -3,6 +3,7 @@ import { runPrimary } from './cluster/primary.js'
 import { WorkerLink } from './cluster/worker-link.js'
 import { ConfigError, describeConfig, loadConfig, type Config } from './config/load.js'
 import { createGateway, VERSION } from './gateway.js'
+import { startHeapReclaim } from './heap-reclaim.js'
 import { createLogger, type Logger } from './log.js'
 import { applyV8Flags } from './v8-flags.js'
 
@@ -89,6 +90,10 @@ async function start(config: Config, log: Logger, link: WorkerLink | undefined):
     process.exit(2)
   })
   log.info({ version: VERSION, port: addr.port, config: describeConfig(config) }, 'preview gateway listening')
+  const MiB = 1024 * 1024
+  startHeapReclaim({
+    onReclaim: (r) => log.info({ ms: Math.round(r.ms), rssMiB: Math.round(r.rssBefore / MiB), rssAfterMiB: Math.round(r.rssAfter / MiB) }, 'quiet after load: heap reclaimed'),
+  })
   return gateway
 }
 
