@@ -18,14 +18,22 @@ export function rssKiB(pid: number): number {
   return m === null ? Number.NaN : Number(m[1]);
 }
 
+/**
+ * The fields of a /proc/…/stat file after the command name (which may hold spaces and parentheses):
+ * index 0 is proc(5)'s field 3 (state), 1 the ppid, 11 and 12 utime and stime, 13 and 14 cutime and cstime.
+ */
+function statFields(path: string): string[] | null {
+  const stat = readText(path);
+  return stat === null ? null : stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** pid and all its descendants. */
 export function processTree(pid: number): number[] {
   const children = new Map<number, number[]>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    const stat = readText(`/proc/${name}/stat`);
-    if (stat === null) continue;
-    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const after = statFields(`/proc/${name}/stat`);
+    if (after === null) continue;
     const ppid = Number(after[1]);
     const list = children.get(ppid) ?? [];
     list.push(Number(name));
@@ -103,10 +111,9 @@ export function cpuMark(): CpuMark {
   const busy = at(0) + at(1) + at(2);
   let ours = 0;
   for (const pid of processTree(process.pid)) {
-    const stat = readText(`/proc/${pid}/stat`);
-    if (stat === null) continue;
-    const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields 14-17 of proc(5): utime stime cutime cstime (after the comm: index 11..14)
+    const after = statFields(`/proc/${pid}/stat`);
+    if (after === null) continue;
+    // utime stime cutime cstime
     ours += Number(after[11]) + Number(after[12]) + Number(after[13]) + Number(after[14]);
   }
   return { at: Date.now(), busy, steal: at(7), ours };
@@ -130,9 +137,8 @@ export function threadTicks(pid: number): Map<string, number> {
       continue;
     }
     for (const tid of tids) {
-      const stat = readText(`/proc/${p}/task/${tid}/stat`);
-      if (stat === null) continue;
-      const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const after = statFields(`/proc/${p}/task/${tid}/stat`);
+      if (after === null) continue;
       out.set(`${p}/${tid}`, Number(after[11]) + Number(after[12]));
     }
   }

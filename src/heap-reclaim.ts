@@ -1,5 +1,6 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { isV8Line13 } from './v8-flags.js'
 
 /**
  * Memory back after a burst (README "Runtime settings"). Requests that stall or die mid-way (a runner
@@ -36,7 +37,7 @@ type Gc = (options?: { type: 'major'; flavor: 'last-resort' }) => void
  * nothing more dies, release the pooled pages: RSS 250 → 62 MB where a plain full GC left 214);
  * V8 11 (Node 20) ignores an options object altogether and does that with a bare gc().
  */
-function memoryReducingGc(v8Version: string): () => void {
+function memoryReducingGc(): () => void {
   setFlagsFromString('--expose-gc')
   let gc: Gc
   try {
@@ -44,21 +45,22 @@ function memoryReducingGc(v8Version: string): () => void {
   } finally {
     setFlagsFromString('--no-expose-gc')
   }
-  return Number.parseInt(v8Version, 10) >= 13 ? () => gc({ type: 'major', flavor: 'last-resort' }) : () => gc()
+  return isV8Line13() ? () => gc({ type: 'major', flavor: 'last-resort' }) : () => gc()
 }
 
 export function startHeapReclaim(o: HeapReclaimOptions = {}): { stop(): void } {
   const everyMs = o.everyMs ?? 5000
   const quietMicros = (o.quietCpu ?? 0.02) * everyMs * 1000
   const minGrowth = o.minGrowthBytes ?? 32 * 1024 * 1024
-  const gc = memoryReducingGc(process.versions.v8)
+  const gc = memoryReducingGc()
   let lastCpu = process.cpuUsage()
   let level = process.memoryUsage.rss()
   let loaded = false
   const tick = (): void => {
-    const cpu = process.cpuUsage(lastCpu)
-    lastCpu = process.cpuUsage()
-    if (cpu.user + cpu.system >= quietMicros) {
+    const now = process.cpuUsage()
+    const used = now.user - lastCpu.user + now.system - lastCpu.system
+    lastCpu = now
+    if (used >= quietMicros) {
       loaded = true
       return
     }

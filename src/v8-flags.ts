@@ -14,7 +14,12 @@ import { setFlagsFromString } from 'node:v8'
  * start-up, before the first request, takes effect (test/deploy/runtime-settings.test.ts).
  */
 export function applyV8Flags(v8Version = process.versions.v8): void {
-  if (Number.parseInt(v8Version, 10) < 13) return
+  if (!isV8Line13(v8Version)) return
   setFlagsFromString('--external-memory-accounted-in-global-limit')
   setFlagsFromString('--scavenger-max-new-space-capacity-mb=8')
+}
+
+/** V8 13 or later (Node 24): the line whose flags and gc() options differ from V8 11's (Node 20). */
+export function isV8Line13(v8Version = process.versions.v8): boolean {
+  return Number.parseInt(v8Version, 10) >= 13
 }

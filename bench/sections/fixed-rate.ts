@@ -37,14 +37,15 @@ export async function runFixedRate(ctx: BenchContext): Promise<void> {
           );
         });
         const split = before.proc === null ? null : threadCpuSplit(before.ticks, threadTicks(before.proc.pid));
-        if (split !== null) cpu[t].push({ busiest: (split.busiest * 1e6) / requestsPerRound, others: (split.others * 1e6) / requestsPerRound });
+        const perRequest = split === null ? null : { busiest: (split.busiest * 1e6) / requestsPerRound, others: (split.others * 1e6) / requestsPerRound };
+        if (perRequest !== null) cpu[t].push(perRequest);
         const l = latencyOf(msg);
         lat[t].push({ ...l, steal: cpuInterference(m0, cpuMark()).stealPct });
         sched[t].push(latencyOf(msg, 'scheduledLatencyMs'));
         errs[t] += num(msg['errors'], 0) + num(msg['non200'], 0);
         if (typeof msg['firstError'] === 'string' && msg['firstError'] !== '') note(`${label}: ${msg['firstError']}`);
         console.error(`   ${label}: p50 ${fmtNum(l['p50'] ?? Number.NaN, 2)} ms, p99 ${fmtNum(l['p99'] ?? Number.NaN, 2)} ms, max send lag ${fmtNum(num(msg['maxSendLagMs']), 1)} ms` +
-            (split === null ? '' : `, proxy CPU ${fmtNum((split.busiest * 1e6) / requestsPerRound, 0)} + ${fmtNum((split.others * 1e6) / requestsPerRound, 0)} µs per request`),
+            (perRequest === null ? '' : `, proxy CPU ${fmtNum(perRequest.busiest, 0)} + ${fmtNum(perRequest.others, 0)} µs per request`),
         );
       } catch (err) {
         note(`${label} failed: ${errMessage(err)}`);
