@@ -5,7 +5,7 @@ import { ConfigError, describeConfig, loadConfig, type Config } from './config/l
 import { createGateway, VERSION } from './gateway.js'
 import { startHeapReclaim } from './heap-reclaim.js'
 import { createLogger, type Logger } from './log.js'
-import { applyV8Flags } from './v8-flags.js'
+import { applyV8Flags, lowerTurbofanThresholdOnceWarm, TURBOFAN_INVOCATIONS } from './v8-flags.js'
 
 /**
  * The only entry: loadConfig() → createGateway(config) → listen; SIGTERM/SIGINT → drain → exit 0.
@@ -90,6 +90,7 @@ async function start(config: Config, log: Logger, link: WorkerLink | undefined):
     process.exit(2)
   })
   log.info({ version: VERSION, port: addr.port, config: describeConfig(config) }, 'preview gateway listening')
+  lowerTurbofanThresholdOnceWarm({ onLowered: () => log.info({ calls: TURBOFAN_INVOCATIONS }, 'warm: TurboFan threshold lowered') })
   const MiB = 1024 * 1024
   startHeapReclaim({
     onReclaim: (r) => log.info({ ms: Math.round(r.ms), rssMiB: Math.round(r.rssBefore / MiB), rssAfterMiB: Math.round(r.rssAfter / MiB) }, 'quiet after load: heap reclaimed'),

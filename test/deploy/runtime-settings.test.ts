@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { isV8Line13, TURBOFAN_INVOCATIONS } from '../../src/v8-flags.js'
 import { startScript as startScriptOf, startScriptEnv, startScriptNodeFlags } from '../../bench/harness.js'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -86,4 +87,38 @@ test('with npm start\'s V8 flags and src/v8-flags.ts, download-like buffer churn
   const scavenges = lines.filter((l) => l.includes('Scavenge')).length
   assert.ok(fullGcs <= 5, `${fullGcs} mark-compacts (and ${scavenges} scavenges) for 1 GiB of short-lived 64 KiB buffers on ${process.version}`)
   assert.ok(scavenges >= 20, `${scavenges} scavenges for 1 GiB of short-lived 64 KiB buffers on ${process.version}: dead buffers pile up for over ~50 MiB`)
+})
+
+/**
+ * Calls until TurboFan has compiled a small loop-free function (its caller is never optimised, so it
+ * is not inlined away), up to 6000; %FinalizeOptimization waits for the helper thread's job.
+ */
+const TIER_UP = `
+const { applyV8Flags, lowerTurbofanThresholdOnceWarm } = await import(process.argv[1])
+applyV8Flags()
+// 'warm': the process counts as warm at once; 'cold': not before an hour of CPU. Either way a few ticks pass first.
+await new Promise((ticked) => {
+  const lowering = lowerTurbofanThresholdOnceWarm({ warmCpuMs: process.argv[2] === 'warm' ? 0 : 3_600_000, everyMs: 1 })
+  setTimeout(() => { lowering.stop(); ticked() }, 20)
+})
+function hot(o) { return o.a.length + o.b.length * 2 }
+function caller(n) { let s = 0; for (let i = 0; i < n; i++) s += hot({ a: 'x', b: 'yy' }); return s }
+%NeverOptimizeFunction(caller)
+const TURBOFANNED = 64
+let calls = 0
+while (calls < 6000) {
+  caller(10); calls += 10
+  if (calls % 100 === 0) { %FinalizeOptimization(); if (%GetOptimizationStatus(hot) & TURBOFANNED) break }
+}
+process.stdout.write(String(calls))
+`
+
+test('on V8 13, once the process is warm, TurboFan recompiles a hot function after a third of the default calls', { timeout: 30_000, skip: !isV8Line13() && `V8 ${process.versions.v8}: the gateway sets no tiering flag on Node 20` }, () => {
+  const flagsModule = pathToFileURL(join(ROOT, 'dist/src/v8-flags.js')).href
+  const callsToTurbofan = (mode: 'warm' | 'cold'): number =>
+    Number(execFileSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', TIER_UP, flagsModule, mode], { encoding: 'utf8' }))
+  const cold = callsToTurbofan('cold')
+  const warm = callsToTurbofan('warm')
+  assert.ok(cold >= 3000, `not yet warm: TurboFan after ${cold} calls (expected V8's default, ≥ 3000)`)
+  assert.ok(warm <= 2 * TURBOFAN_INVOCATIONS && warm * 2 <= cold, `warm: TurboFan after ${warm} calls, before ${cold} (expected ≤ ${2 * TURBOFAN_INVOCATIONS} and under half)`)
 })
