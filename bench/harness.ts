@@ -115,7 +115,6 @@ export interface BenchContext {
   readonly available: Readonly<Record<Target, boolean>>;
   readonly sizeOk: Readonly<Record<Target, Readonly<Record<Size, boolean>>>>;
   readonly wrkBin: string | null;
-  readonly nginxProxy: Tracked | null;
   /** The running proxy process of a target (null for direct, or when it is not running). */
   proxyProcess(t: Target): Tracked | null;
   /** Environment of an embedded-control-plane gateway (SANDBOXES_FILE, SESSION_SECRET). */

@@ -361,7 +361,6 @@ async function main(): Promise<void> {
     available,
     sizeOk,
     wrkBin,
-    nginxProxy,
     proxyProcess: (t) => (t === 'nginx' ? nginxProxy : t === 'go' || t === 'undici' ? peerProcs[t] : isGatewayTarget(t) ? gateways[t] : null),
     embeddedEnv,
     gatewayRoot,

@@ -6,7 +6,8 @@ import { treeRssKiB } from '../system.js';
 import { fmtNum, fmtRatio, median, num, sleep } from '../util.js';
 
 export async function runIdleWs(ctx: BenchContext): Promise<void> {
-  const { cfg, report, ports, wsUrl, wsHeaders, httpHeaders, nginxProxy, embeddedEnv, gatewayRoot, logDir } = ctx;
+  const { cfg, report, ports, wsUrl, wsHeaders, httpHeaders, embeddedEnv, gatewayRoot, logDir } = ctx;
+  const nginxProxy = ctx.proxyProcess('nginx');
   const note = (m: string): void => ctx.note(m);
   ctx.step(`idle WebSockets: ${cfg.idleCount} through a fresh gateway (and through nginx), RSS before/after`);
   const measureIdle = async (label: string, proc: Tracked, url: string): Promise<{ before: number; after: number; afterClose: number; ok: number; failed: number }> => {

@@ -3,7 +3,8 @@ import { errMessage, isGatewayTarget, perTarget, roundOrder, runClient, TARGETS,
 import { fmtNum, fmtRatio, median, num } from '../util.js';
 
 export async function runWsEcho(ctx: BenchContext): Promise<void> {
-  const { cfg, report, wsUrl, wsHeaders, nginxProxy, available } = ctx;
+  const { cfg, report, wsUrl, wsHeaders, available } = ctx;
+  const nginxProxy = ctx.proxyProcess('nginx');
   const note = (m: string): void => ctx.note(m);
   const wsTargets = TARGETS.filter((t) => t === 'direct' || (t === 'nginx' && nginxProxy !== null) || (isGatewayTarget(t) && available[t]));
   ctx.step(`WebSocket echo: ${cfg.wsConns} connections × ${cfg.wsWindow} in flight, ${cfg.wsSize} B messages, ${cfg.wsDurationMs / 1000}s × ${cfg.rounds} rounds`);
