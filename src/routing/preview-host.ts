@@ -50,44 +50,89 @@ export function parsePreviewLabel(label: string): { port: number; label: string 
   return { port, label: rest }
 }
 
-/** Strips one `:port` suffix (IPv6 literals in brackets kept) and one trailing dot. */
-export function normalizeHost(host: string): string {
-  let h = host
-  if (h.charCodeAt(0) === 91 /* [ */) {
-    const end = h.indexOf(']')
-    h = end === -1 ? h : h.slice(0, end + 1)
-  } else {
-    const colon = h.lastIndexOf(':')
-    if (colon !== -1) h = h.slice(0, colon)
+/**
+ * The host of a Host header (RFC 9110 §7.2: `uri-host [ ":" port ]`), without its port and one
+ * trailing dot, or null when it is not one: a name of letters, digits, `-`, `_` and dots, or a
+ * bracketed IPv6 literal, then digits only after the colon. Anything else (`h:@evil`, `h/x`) would
+ * turn into another host when a redirect or X-Forwarded-Host is built from it.
+ */
+export function normalizeHost(host: string): string | null {
+  let end = host.length
+  let h: string
+  if (host.charCodeAt(0) === 91 /* [ */) {
+    const close = host.indexOf(']')
+    if (close === -1 || !isIpv6Chars(host, 1, close)) return null
+    h = host.slice(0, close + 1)
+    if (close + 1 < end && !isPort(host, close + 1)) return null
+    return h
   }
-  if (h.endsWith('.')) h = h.slice(0, -1)
-  return h
+  const colon = host.indexOf(':')
+  if (colon !== -1) {
+    if (!isPort(host, colon)) return null
+    end = colon
+  }
+  if (end > 0 && host.charCodeAt(end - 1) === 46 /* . */) end--
+  h = end === host.length ? host : host.slice(0, end)
+  return isNameChars(h) ? h : null
+}
+
+/** `:` then at most five digits up to 65535 (an empty port is allowed, RFC 3986 §3.2.3). */
+function isPort(s: string, colon: number): boolean {
+  if (s.charCodeAt(colon) !== 58 /* : */ || s.length - colon - 1 > 5) return false
+  let port = 0
+  for (let i = colon + 1; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < CODE_0 || c > CODE_9) return false
+    port = port * 10 + (c - CODE_0)
+  }
+  return port <= 65535
+}
+
+/** `[A-Za-z0-9._-]`: what DNS names and IPv4 literals are made of. */
+function isNameChars(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= CODE_0 && c <= CODE_9) || c === 45 || c === 46 || c === 95)) return false
+  }
+  return true
+}
+
+/** Hex digits, `:` and `.` (an embedded IPv4) between the brackets. */
+function isIpv6Chars(s: string, from: number, to: number): boolean {
+  if (to <= from) return false
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i)
+    if (!((c >= CODE_0 && c <= CODE_9) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70) || c === 58 || c === 46)) return false
+  }
+  return true
 }
 
 /**
  * With `domains` set (PROXY_DOMAIN), only `{label}.{domain}` with exactly one label in front is a
- * preview host and only `{domain}` itself a base domain; anything else is invalid. Without, the
- * first label of any host is tried and the rest is its base domain.
+ * preview host and only `{domain}` itself a base domain; anything else is invalid. When one domain
+ * sits inside another (`preview.test`, `eu.preview.test`), the longest that matches is the host's.
+ * Without, the first label of any host is tried and the rest is its base domain.
  */
 export function parseHost(hostHeader: string | undefined, domains: readonly string[]): HostMatch {
   if (hostHeader === undefined || hostHeader.length === 0 || hostHeader.length > 1024) return INVALID
   const original = normalizeHost(hostHeader)
+  if (original === null || original.length === 0) return INVALID
   const host = original.toLowerCase()
-  if (host.length === 0) return INVALID
   if (domains.length > 0) {
+    let best: string | undefined
     for (let i = 0; i < domains.length; i++) {
       const d = domains[i] as string
-      if (host === d) return { kind: 'base', baseDomain: d }
+      if (best !== undefined && d.length <= best.length) continue
       const cut = host.length - d.length - 1
-      if (cut > 0 && host.endsWith(d) && host.charCodeAt(cut) === 46 /* . */) {
-        const first = original.slice(0, cut)
-        if (first.indexOf('.') !== -1) return INVALID
-        const parsed = parsePreviewLabel(first)
-        if (parsed === null) return INVALID
-        return { kind: 'preview', port: parsed.port, label: parsed.label, baseDomain: d }
-      }
+      if (host === d || (cut > 0 && host.endsWith(d) && host.charCodeAt(cut) === 46 /* . */)) best = d
     }
-    return INVALID
+    if (best === undefined) return INVALID
+    if (host.length === best.length) return { kind: 'base', baseDomain: best }
+    const first = original.slice(0, host.length - best.length - 1)
+    if (first.indexOf('.') !== -1) return INVALID
+    const parsed = parsePreviewLabel(first)
+    if (parsed === null) return INVALID
+    return { kind: 'preview', port: parsed.port, label: parsed.label, baseDomain: best }
   }
   const dot = original.indexOf('.')
   if (dot <= 0) return { kind: 'base', baseDomain: host }

@@ -79,6 +79,9 @@ describe('SPEC §1 preview hosts and base-domain routes (PROXY_DOMAIN=preview.te
       `3000-${id}.xpreview.test`, // suffix match that is not a label boundary
       `3000-${id}.preview.test.evil.example`,
       `3000-${id}.preview.test..`, // two trailing dots
+      `3000-${id}.preview.test:@evil.example`, // a "port" that is not one: URL parsers read evil.example
+      `3000-${id}.preview.test:evil`,
+      `3000-${id}.preview.test:99999`,
       'localhost',
     ]
     for (const host of bad) {

@@ -44,3 +44,38 @@ test('label split at the first dash', { timeout: 5000 }, () => {
   assert.equal(parsePreviewLabel('-abc'), null)
   assert.equal(parsePreviewLabel('123456-abc'), null)
 })
+
+test('SPEC §1: a Host that is not `name[:port]` is no host of ours (no redirect or X-Forwarded-Host built from it)', { timeout: 5000 }, () => {
+  for (const host of [
+    '3000-abc.preview.example.com:@evil.example',
+    '3000-abc.preview.example.com:evil',
+    '3000-abc.preview.example.com:99999',
+    '3000-abc.preview.example.com:123456',
+    '3000-abc.preview.example.com:80:80',
+    '3000-abc.preview.example.com/x',
+    '3000-abc.preview.example.com\\x',
+    '3000-abc.preview.example.com@evil.example',
+    '3000-abc.preview.example.com ',
+    'preview.example.com:@evil.example',
+    '[::1]:@evil',
+    '[::1]x',
+    '[evil.example]',
+  ]) {
+    assert.deepEqual(parseHost(host, D), { kind: 'invalid' }, host)
+    assert.deepEqual(parseHost(host, []), { kind: 'invalid' }, `${host} without PROXY_DOMAIN`)
+  }
+  assert.deepEqual(parseHost('3000-abc.preview.example.com:', D), { kind: 'preview', port: 3000, label: 'abc', baseDomain: 'preview.example.com' })
+  assert.deepEqual(parseHost('3000-abc.preview.example.com.:65535', D), { kind: 'preview', port: 3000, label: 'abc', baseDomain: 'preview.example.com' })
+  assert.deepEqual(parseHost('[::1]:4000', []), { kind: 'base', baseDomain: '[::1]' })
+  assert.deepEqual(parseHost('127.0.0.1:4000', []), { kind: 'base', baseDomain: '127.0.0.1' })
+})
+
+test('one PROXY_DOMAIN inside another: the longest that matches is the host\'s, in either order', { timeout: 5000 }, () => {
+  for (const domains of [['preview.test', 'eu.preview.test'], ['eu.preview.test', 'preview.test']]) {
+    assert.deepEqual(parseHost('3000-id.eu.preview.test', domains), { kind: 'preview', port: 3000, label: 'id', baseDomain: 'eu.preview.test' }, domains.join())
+    assert.deepEqual(parseHost('3000-id.preview.test', domains), { kind: 'preview', port: 3000, label: 'id', baseDomain: 'preview.test' }, domains.join())
+    assert.deepEqual(parseHost('eu.preview.test', domains), { kind: 'base', baseDomain: 'eu.preview.test' }, domains.join())
+    assert.deepEqual(parseHost('preview.test', domains), { kind: 'base', baseDomain: 'preview.test' }, domains.join())
+    assert.deepEqual(parseHost('3000-id.x.eu.preview.test', domains), { kind: 'invalid' }, domains.join())
+  }
+})
