@@ -222,6 +222,7 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
     onTunnelOpen: (t) => { tunnels.add(t); activity.open(t); m.websocketsTotal.inc() },
     onTunnelClose: (t) => { tunnels.delete(t); activity.close(t) },
     onUpstreamError: (kind) => m.upstreamErrors.inc({ kind }),
+    upgradeTimeoutMs: config.upstreamTimeoutMs,
   })
   const server = createListener({
     tls: config.tls,

@@ -29,6 +29,8 @@ export interface RequestFlowDeps {
   readonly onTunnelOpen: (t: WsTunnel) => void
   readonly onTunnelClose: (t: WsTunnel) => void
   readonly onUpstreamError: (kind: UpstreamErrorKind) => void
+  /** UPSTREAM_TIMEOUT_SEC in ms: how long a runner may take to answer a WebSocket handshake (0: no limit). */
+  readonly upgradeTimeoutMs: number
 }
 
 /** A row of the route table answers this request itself. */
@@ -46,6 +48,13 @@ function refusalOptions(r: Refused): { status: number | undefined; headers: Read
   let headers = RETRY_AFTER.get(r.retryAfterSec)
   if (headers === undefined) { headers = Object.freeze({ 'Retry-After': String(r.retryAfterSec) }); RETRY_AFTER.set(r.retryAfterSec, headers) }
   return { status: r.status, headers }
+}
+
+/** What happens to the app's answer headers for this admitted request or upgrade. */
+function responseOptions(a: Admitted): ResponseHeaderOptions {
+  return a.cors === null && a.setCookie === undefined && !a.toolbox
+    ? AS_THE_APP_SENT
+    : { cors: a.cors, setCookie: a.setCookie, locationPrefix: a.toolbox ? `/toolbox/${a.sandboxId}` : undefined }
 }
 
 function rawRetryAfter(r: Refused): string {
@@ -160,9 +169,7 @@ export class RequestFlow {
     const ctx: ForwardContext = {
       sandboxId: a.sandboxId,
       record: rec,
-      response: a.cors === null && a.setCookie === undefined && !a.toolbox
-        ? AS_THE_APP_SENT
-        : { cors: a.cors, setCookie: a.setCookie, locationPrefix: a.toolbox ? `/toolbox/${a.sandboxId}` : undefined },
+      response: responseOptions(a),
       onRunnerRefused: this.#dropRunner,
       onUnreachable: this.#afterRefused,
       onStreamOpen: this.#streamOpen,
@@ -180,6 +187,8 @@ export class RequestFlow {
     if (d.kind === 'refuse') return this.#refuseUpgrade(u, s, d.code, d.status, rawRetryAfter(d))
     new WsTunnel(s, head, { origin: d.origin, path: d.path }, d.headers, req.method ?? 'GET', {
       sandboxId: d.sandboxId,
+      response: responseOptions(d),
+      timeoutMs: this.#d.upgradeTimeoutMs,
       onRunnerRefused: this.#dropRunner,
       onUnreachable: this.#afterRefusedUpgrade,
       onOpen: this.#d.onTunnelOpen,

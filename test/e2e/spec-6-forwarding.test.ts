@@ -502,6 +502,54 @@ describe('SPEC §6 forwarding', () => {
       assert.match(String(rec.headers['sec-websocket-extensions']), /permessage-deflate/)
     })
 
+    test('a runner that answers an upgrade with anything but 101 gets no tunnel: its answer is relayed, filtered, and the connection closed', T, async () => {
+      const sbx = s.sandbox()
+      const smuggled = `GET /sandboxes/other/toolbox/proxy/8080/admin HTTP/1.1\r\nHost: smuggled\r\nX-Daytona-Preview-Token: ${sbx.token}\r\n\r\n`
+      for (const code of [404, 200]) {
+        const c = await RawConnection.open(s.gw.port)
+        try {
+          // The second request rides in the same write as the handshake (the upgrade's `head`).
+          await c.write(
+            `GET /ws-status?code=${code} HTTP/1.1\r\nHost: ${s.host(3000, sbx.id)}\r\nX-Daytona-Preview-Token: ${sbx.token}\r\n` +
+            'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n' + smuggled,
+          )
+          const r = await c.response(5000)
+          assert.equal(r.status, code)
+          assert.equal(r.body.toString('utf8'), `no websocket here (${code})`)
+          const cookies = r.rawHeaderLines.filter((l) => /^set-cookie:/i.test(l)).map((l) => l.replace(/^set-cookie:\s*/i, ''))
+          assert.deepEqual(cookies, ['app=1'], 'the gateway cookie dropped, Domain removed, as for any answer')
+          assert.ok(await c.waitClosed(5000), 'the gateway closes the connection after the answer')
+          await c.write(smuggled).catch(() => { /* closed: that is the point */ })
+        } finally {
+          c.destroy()
+        }
+      }
+      const recs = s.runner.requests(sbx.id).filter((r) => r.kind === 'ws')
+      assert.equal(recs.length, 2)
+      for (const rec of recs) assert.equal(rec.receivedBytes, 0, 'no byte after the handshake reached the runner')
+      assert.deepEqual(s.runner.requests('other'), [], 'the smuggled request never reached the runner')
+    })
+
+    test('the runner\'s 101 is filtered like any answer: gateway cookies dropped, Domain removed', T, async () => {
+      const sbx = s.sandbox()
+      const c = await RawConnection.open(s.gw.port)
+      try {
+        await c.write(
+          `GET /ws-cookie HTTP/1.1\r\nHost: ${s.host(3000, sbx.id)}\r\nX-Daytona-Preview-Token: ${sbx.token}\r\n` +
+          'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+        )
+        await waitUntil(() => c.received.includes('\r\n\r\n'), { timeoutMs: 5000, intervalMs: 10, message: '101 head' })
+        const head = c.received.toString('latin1').split('\r\n\r\n')[0] ?? ''
+        assert.match(head, /^HTTP\/1\.1 101 /)
+        assert.match(head, /\r\nupgrade: websocket/i)
+        assert.match(head, /\r\nconnection: upgrade/i)
+        assert.match(head, /\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/i)
+        assert.deepEqual(head.split('\r\n').filter((l) => /^set-cookie:/i.test(l)).map((l) => l.replace(/^set-cookie:\s*/i, '')), ['app=1; Path=/'])
+      } finally {
+        c.destroy()
+      }
+    })
+
     test('browser WebSocket authenticated by the query key; the key is cut from the upstream URL', T, async () => {
       const sbx = s.sandbox()
       const o = await openWs({ port: s.gw.port, host: s.host(3000, sbx.id), path: `/ws?${KEY}=${sbx.token}&y=%2F2` })
@@ -679,6 +727,21 @@ describe('SPEC §6 upstream timeout (UPSTREAM_TIMEOUT_SEC=1)', () => {
     const rec: RunnerRequest | undefined = s.runner.requests(sbx.id).find((x) => x.route === 'hang')
     assert.ok(rec !== undefined)
     await withTimeout(rec.closed, 5000, 'the timed-out upstream request is closed')
+  })
+
+  test('a runner that never answers a WebSocket handshake → 504 UPSTREAM_TIMEOUT after about 1 s', T, async () => {
+    const sbx = s.sandbox({ public: true })
+    const started = Date.now()
+    const o = await openWs({ port: s.gw.port, host: s.host(3000, sbx.id), path: '/ws-hang', timeoutMs: 10_000 })
+    const took = Date.now() - started
+    assert.equal(o.kind, 'rejected')
+    if (o.kind !== 'rejected') return
+    assert.equal(o.status, 504)
+    assert.equal(o.headers['x-preview-error'], 'UPSTREAM_TIMEOUT')
+    assert.ok(took >= 900 && took < 10_000, `took ${took} ms`)
+    const rec = s.runner.requests(sbx.id).find((x) => x.route === 'ws-hang')
+    assert.ok(rec !== undefined)
+    await withTimeout(rec.closed, 5000, 'the timed-out handshake connection is closed')
   })
 
   test('the clock starts once the request body is fully sent: a slow upload is not cut', { timeout: 30_000 }, async () => {

@@ -100,6 +100,10 @@ export class FakeRunner {
       },
     })
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => { this.#onUpgrade(req, socket, head) })
+    // `/ws-cookie`: the 101 carries a cookie named like the gateway's and one with a Domain.
+    this.wss.on('headers', (headers: string[], req: IncomingMessage) => {
+      if ((req.url ?? '').includes('/ws-cookie')) headers.push('Set-Cookie: daytona-sandbox-auth-planted=evil; Path=/', 'Set-Cookie: app=1; Domain=preview.test; Path=/')
+    })
   }
 
   static async start(): Promise<FakeRunner> {
@@ -403,6 +407,22 @@ export class FakeRunner {
     socket.on('close', () => onClosed())
     socket.on('error', () => { /* peer went away */ })
     this.events.emit('request', rec)
+    // `/ws-hang`: never answers the handshake (closes when the gateway does).
+    if (rec.route === 'ws-hang') { socket.on('end', () => socket.destroy()); return }
+    // `/ws-status?code=N`: answers N (not 101) and keeps the connection open, counting any byte that
+    // still arrives in receivedBytes: the gateway must not tunnel after such an answer.
+    if (rec.route === 'ws-status') {
+      const code = Number(new URLSearchParams(rec.rest.split('?')[1] ?? '').get('code') ?? '404')
+      const body = `no websocket here (${code})`
+      socket.write(
+        `HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? 'Status'}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n` +
+        'Set-Cookie: daytona-sandbox-auth-planted=evil\r\nSet-Cookie: app=1; Domain=preview.test\r\nConnection: keep-alive\r\n\r\n' + body,
+      )
+      rec.completed = true
+      socket.on('data', (d: Buffer) => { rec.receivedBytes += d.length })
+      socket.on('end', () => socket.destroy())
+      return
+    }
     this.wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       rec.completed = true
       ws.on('message', (data, isBinary) => {
