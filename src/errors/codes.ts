@@ -46,7 +46,7 @@ export const ERRORS: Readonly<Record<GatewayErrorCode, ErrorRow>> = Object.freez
   LOGIN_FAILED: { status: 400, error: 'Bad Request', message: 'The login could not be completed. Open the preview link again to start a new login.' },
   FORBIDDEN: { status: 403, error: 'Forbidden', message: 'The credential is valid but this request is not allowed here.' },
   BAD_REQUEST: { status: 400, error: 'Bad Request', message: 'The request is malformed or ambiguous.' },
-  HEADERS_TOO_LARGE: { status: 431, error: 'Request Header Fields Too Large', message: 'Request headers exceed 16 KiB.' },
+  HEADERS_TOO_LARGE: { status: 431, error: 'Request Header Fields Too Large', message: 'Request headers exceed 16 KiB or 1000 lines.' },
   REQUEST_TIMEOUT: { status: 408, error: 'Request Timeout', message: 'The request headers did not arrive in time.' },
   UPSTREAM_UNREACHABLE: { status: 502, error: 'Bad Gateway', message: 'The sandbox did not accept the connection. Is the sandbox running and the port listening?', daytonaCode: 'RUNNER_UNREACHABLE' },
   UPSTREAM_TIMEOUT: { status: 504, error: 'Gateway Timeout', message: 'The sandbox did not answer in time.' },

@@ -15,6 +15,7 @@ import { NOT_FOUND, routeHost, type BaseTarget, type HostRefusal, type PreviewTa
 import { matchRoute, type Answer, type RouteTable, type RowMatch } from '../routes/table.js'
 import { sendStartingPage } from '../wake/starting-page.js'
 import type { Accounting, RequestRecord, UpgradeRecord } from './accounting.js'
+import type { ServerSocket } from './server.js'
 import { sendError, sendRawError, sendRedirect } from '../errors/respond.js'
 
 export interface RequestFlowDeps {
@@ -72,6 +73,17 @@ function failed(req: IncomingMessage, res: ServerResponse): void {
   else res.destroy()
 }
 
+/**
+ * RFC 9112 §9.6: once the answer being written closes the connection (the client sent `Connection:
+ * close`, or the gateway refused with a close), requests pipelined behind it are not processed:
+ * not routed, not forwarded. node:http parses and emits them all the same; the connection closes
+ * when that answer is done.
+ */
+function behindClosingAnswer(socket: ServerSocket, res: ServerResponse | undefined): boolean {
+  const inFlight = socket._httpMessage
+  return inFlight != null && inFlight !== res && !inFlight.shouldKeepAlive
+}
+
 function upgradeSocketOnError(this: Duplex): void {
   this.destroy()
 }
@@ -88,10 +100,12 @@ export class RequestFlow {
   }
 
   readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (behindClosingAnswer(req.socket as ServerSocket, res)) return
     this.#request(req, res, this.#d.accounting.begin(req, res))
   }
 
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (behindClosingAnswer(socket as ServerSocket, undefined)) return
     // The http server drops its own listeners on upgrade: a reset during auth must not crash us.
     socket.on('error', upgradeSocketOnError)
     const u = this.#d.accounting.beginUpgrade(req)

@@ -53,9 +53,25 @@ export function createListener(options: ListenerOptions): Server {
   return server
 }
 
+/** node:http's own name for the response being written on a connection (its default clientError handler reads it too). */
+export type ServerSocket = Socket & { _httpMessage?: ServerResponse | null }
+
 function serverOnClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  const s = socket as Socket
+  const s = socket as ServerSocket
   if (err.code === 'ECONNRESET' || !s.writable) { s.destroy(); return }
+  const inFlight = s._httpMessage
+  if (inFlight != null) {
+    // Bytes that do not parse (or any byte after `Connection: close`) behind a complete request
+    // still being answered: a 400 written now would land inside that answer, or replace it. The
+    // request was valid; it gets its answer, then the connection closes (nothing after it is read).
+    if (inFlight.req.complete) {
+      inFlight.once('finish', () => s.destroySoon())
+      inFlight.once('close', () => s.destroySoon())
+      return
+    }
+    // The request being answered has a broken body: once its answer has started, only a cut is left.
+    if (inFlight.headersSent) { s.destroy(); return }
+  }
   switch (err.code) {
     case 'HPE_HEADER_OVERFLOW': sendRawError(s, 'HEADERS_TOO_LARGE'); return
     case 'ERR_HTTP_REQUEST_TIMEOUT': sendRawError(s, 'REQUEST_TIMEOUT'); return

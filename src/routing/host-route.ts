@@ -45,6 +45,14 @@ export const NOT_FOUND: HostRefusal = Object.freeze({ kind: 'refuse', code: 'NOT
 /** SPEC §6: `.`/`..` segments (encoded too) could climb out of a runner prefix. */
 export const DOT_SEGMENT: HostRefusal = Object.freeze({ kind: 'refuse', code: 'BAD_REQUEST', close: false })
 
+/**
+ * Header lines a request may have: node:http's own limit (maxHeadersCount 2000 names and values).
+ * Node 24 answers 431 past it; Node 20 silently drops the lines after ~1024, where a second Host
+ * or anything else would go unseen and unforwarded, so the gateway refuses them itself.
+ */
+const MAX_HEADER_LINES = 1000
+const TOO_MANY_HEADERS: HostRefusal = Object.freeze({ kind: 'refuse', code: 'HEADERS_TOO_LARGE', close: true })
+
 function hostHeaderCount(raw: readonly string[]): number {
   let n = 0
   for (let i = 0; i < raw.length; i += 2) {
@@ -59,6 +67,7 @@ function hostHeaderCount(raw: readonly string[]): number {
  * whose authority (absolute-form) is that Host, then the host is a base domain or a preview.
  */
 export function routeHost(req: IncomingMessage, domains: readonly string[], toolboxOnly: boolean): HostRoute {
+  if (req.rawHeaders.length > 2 * MAX_HEADER_LINES) return TOO_MANY_HEADERS
   // Node keeps only the first of two Host headers in req.headers: two are ambiguous.
   if (hostHeaderCount(req.rawHeaders) > 1) return MISSING_OR_AMBIGUOUS
   const host = req.headers.host

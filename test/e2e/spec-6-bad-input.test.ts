@@ -2,7 +2,8 @@
  * SPEC §1/§6 — malformed and smuggling-shaped requests over raw sockets: two Host headers,
  * absolute-form authority mismatch, CL+TE, duplicate Content-Length, obs-fold, NUL / bare CR,
  * bad chunk sizes (400 and closed, nothing forwarded), headers over 16 KiB (431), slowloris
- * (headers must arrive within 10 s), and the process keeps serving afterwards.
+ * (headers must arrive within 10 s), requests pipelined behind an answer that closes, bytes that do
+ * not parse behind an answer under way, and the process keeps serving afterwards.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -10,6 +11,7 @@ import { startStack } from '../helpers/stack.js'
 import type { SandboxHandle, Stack } from '../helpers/stack.js'
 import { RawConnection, rawExchange } from '../helpers/gateway.js'
 import { echoOf } from '../helpers/assertions.js'
+import { waitUntil } from '../helpers/http.js'
 
 const T = { timeout: 20_000 }
 
@@ -125,6 +127,18 @@ describe('SPEC §6 bad input', () => {
     nothingForwarded()
   })
 
+  test('more than 1000 header lines → 431 and closed, on every Node (Node 20 would drop the lines after ~1024 unseen)', T, async () => {
+    for (const filler of [999, 1022, 1500]) {
+      const payload = `GET /echo HTTP/1.1\r\nHost: ${host()}\r\n${'a: b\r\n'.repeat(filler)}Host: ${s.host(3000, other.id)}\r\n\r\n`
+      const { response, closed } = await rawExchange(s.gw.port, payload, { closeWithinMs: 3000 })
+      assert.equal(response.status, 431, `${filler} filler lines`)
+      assert.ok(closed, 'closed after the 431')
+    }
+    const { response } = await rawExchange(s.gw.port, `GET /echo HTTP/1.1\r\nHost: ${host()}\r\n${'a: b\r\n'.repeat(998)}Host: ${s.host(3000, other.id)}\r\n\r\n`)
+    assert.equal(response.status, 400, '1000 lines are read to the end: the second Host is seen')
+    nothingForwarded()
+  })
+
   test('request headers of 12 KiB are accepted', T, async () => {
     const ok = s.sandbox({ public: true })
     echoOf(await s.send(s.host(3000, ok.id), '/echo', { headers: { 'x-big': 'b'.repeat(12 * 1024) } }))
@@ -150,6 +164,46 @@ describe('SPEC §6 bad input', () => {
       silent.destroy()
     }
     nothingForwarded()
+  })
+
+  test('requests pipelined behind an answer that closes the connection are not processed (RFC 9112 §9.6)', T, async () => {
+    const first = s.sandbox({ public: true })
+    const side = s.sandbox({ public: true })
+    const second = `POST /side-effect HTTP/1.1\r\nHost: ${s.host(3000, side.id)}\r\nContent-Length: 0\r\n\r\n`
+    // Refused with a close (no Host; two Hosts; an absolute-form target for another host), then a second request in the same write.
+    for (const refused of [
+      'GET / HTTP/1.1\r\n\r\n',
+      `GET /echo HTTP/1.1\r\nHost: ${host()}\r\nHost: ${s.host(3000, other.id)}\r\n\r\n`,
+      `GET http://${s.host(3000, other.id)}/echo HTTP/1.1\r\nHost: ${host()}\r\n\r\n`,
+    ]) {
+      const { response, closed } = await rawExchange(s.gw.port, refused + second, { closeWithinMs: 3000 })
+      assert.equal(response.status, 400, JSON.stringify(refused))
+      assert.ok(closed, 'closed after the 400')
+    }
+    // The client itself asked for the close.
+    const { response, closed } = await rawExchange(s.gw.port, `GET /echo HTTP/1.1\r\nHost: ${s.host(3000, first.id)}\r\nConnection: close\r\n\r\n${second}`, { closeWithinMs: 3000 })
+    assert.equal(response.status, 200)
+    assert.ok(closed, 'closed after the answer')
+    assert.deepEqual(s.runner.requests(first.id).map((r) => r.rest), ['/echo'])
+    assert.deepEqual(s.runner.requests(side.id).map((r) => r.url), [], 'nothing behind a closing answer was forwarded')
+    nothingForwarded()
+  })
+
+  test('bytes that do not parse behind a request whose answer is under way: that answer arrives whole, then the connection closes', T, async () => {
+    const sse = s.sandbox({ public: true })
+    const c = await RawConnection.open(s.gw.port)
+    try {
+      await c.write(`GET /sse?count=5&interval=100 HTTP/1.1\r\nHost: ${s.host(3000, sse.id)}\r\n\r\n`)
+      await waitUntil(() => c.received.includes('\r\n\r\n'), { timeoutMs: 5000, intervalMs: 10, message: 'answer head' })
+      await c.write('GARBAGE\r\n\r\n')
+      const r = await c.response(5000)
+      assert.equal(r.status, 200)
+      assert.equal(r.body.toString('utf8').split('\n\n').filter((e) => e.includes('data: tick')).length, 5, 'all five events')
+      assert.ok(await c.waitClosed(3000), 'closed after the answer')
+      assert.equal(c.received.length, 0, `nothing after the answer: ${JSON.stringify(c.received.toString('latin1').slice(0, 80))}`)
+    } finally {
+      c.destroy()
+    }
   })
 
   test('the process keeps serving afterwards', T, async () => {
