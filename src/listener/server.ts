@@ -50,7 +50,18 @@ export function createListener(options: ListenerOptions): Server {
   server.on('request', options.onRequest)
   server.on('upgrade', options.onUpgrade)
   server.on('clientError', serverOnClientError)
+  server.on('connect', serverOnConnect)
   return server
+}
+
+/** CONNECT asks for a forward proxy's tunnel: this is a reverse proxy. 400 and closed (node:http would close without a word). */
+function serverOnConnect(_req: IncomingMessage, socket: Duplex): void {
+  socket.on('error', destroyOnError)
+  sendRawError(socket as Socket, 'BAD_REQUEST')
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy()
 }
 
 /** node:http's own name for the response being written on a connection (its default clientError handler reads it too). */

@@ -139,6 +139,10 @@ describe('SPEC §6 bad input', () => {
     nothingForwarded()
   })
 
+  test('CONNECT (a forward-proxy tunnel) → 400 and closed, nothing forwarded', T, async () => {
+    for (const target of [`${host()}:443`, '127.0.0.1:22']) await expect400Closed(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`)
+  })
+
   test('request headers of 12 KiB are accepted', T, async () => {
     const ok = s.sandbox({ public: true })
     echoOf(await s.send(s.host(3000, ok.id), '/echo', { headers: { 'x-big': 'b'.repeat(12 * 1024) } }))
