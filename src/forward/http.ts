@@ -284,6 +284,8 @@ export class HttpForwarder {
       upgrade: null,
       headersTimeout: 0,
     }
+    // Admitted: now the client may send the body it held back (listener/server.ts, checkContinue).
+    if (hasBody && req.headers.expect !== undefined) res.writeContinue()
     const exchange = new HttpExchange(this, req, res, opts, ctx)
     exchange.dispatch()
     return exchange

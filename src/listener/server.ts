@@ -48,6 +48,10 @@ export function createListener(options: ListenerOptions): Server {
   server.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => idle.add(socket))
   server.on('close', () => idle.stop())
   server.on('request', options.onRequest)
+  // Expect: 100-continue: node:http would invite every body at once; the gateway invites it only
+  // once the request is admitted (the forwarder, or a route that reads a body, calls writeContinue),
+  // so a refused upload is never sent. Answering without it closes the connection (node:http).
+  server.on('checkContinue', options.onRequest)
   server.on('upgrade', options.onUpgrade)
   server.on('clientError', serverOnClientError)
   server.on('connect', serverOnConnect)

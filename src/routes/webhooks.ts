@@ -122,6 +122,7 @@ export class WebhookRoute {
     }
     // No Content-Length nor Transfer-Encoding: no body, and the request may already be ended (server.ts).
     if (req.readableEnded) { onEnd(); return }
+    if (req.headers.expect !== undefined) res.writeContinue() // listener/server.ts: bodies wait for the invitation
     req.on('data', onData)
     req.on('end', onEnd)
   }

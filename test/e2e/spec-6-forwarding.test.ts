@@ -368,6 +368,43 @@ describe('SPEC §6 forwarding', () => {
     })
   })
 
+  describe('Expect: 100-continue', () => {
+    const expectPost = (host: string, headers = ''): string =>
+      `POST /echo HTTP/1.1\r\nHost: ${host}\r\n${headers}Content-Length: 10\r\nExpect: 100-continue\r\n\r\n`
+
+    test('an admitted upload is invited (100 Continue) and forwarded whole', T, async () => {
+      const sbx = s.sandbox()
+      const c = await RawConnection.open(s.gw.port)
+      try {
+        await c.write(expectPost(s.host(3000, sbx.id), `X-Daytona-Preview-Token: ${sbx.token}\r\n`))
+        const cont = await c.response(5000)
+        assert.equal(cont.status, 100)
+        await c.write('0123456789')
+        const r = await c.response(5000)
+        assert.equal(r.status, 200)
+        assert.equal((JSON.parse(r.body.toString('utf8')) as { bodyLength: number }).bodyLength, 10)
+      } finally {
+        c.destroy()
+      }
+      const rec = s.runner.requests(sbx.id)[0]
+      assert.equal(rec?.headers['expect'], undefined, 'Expect is hop-by-hop here: the gateway answered it')
+    })
+
+    test('a refused upload is never invited: the final answer comes first, and the connection closes', T, async () => {
+      const sbx = s.sandbox()
+      const c = await RawConnection.open(s.gw.port)
+      try {
+        await c.write(expectPost(s.host(3000, sbx.id)))
+        const r = await c.response(5000)
+        assert.equal(r.status, 401, 'no 100 Continue before the refusal')
+        assert.ok(await c.waitClosed(3000), 'closed: the body it held back must not be read as a request')
+      } finally {
+        c.destroy()
+      }
+      assert.deepEqual(s.runner.requests(sbx.id), [])
+    })
+  })
+
   describe('upstream Set-Cookie', () => {
     test('cookies named like gateway cookies are dropped; Domain is removed; the rest passes byte for byte', T, async () => {
       const sbx = s.sandbox({ public: true })
