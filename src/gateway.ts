@@ -187,6 +187,7 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
       oidc,
       resolver,
       sandboxLookup: new SandboxLookup({ controlPlane, maxEntries: config.cacheMaxEntries, onLookup }),
+      wake,
     }),
     wake,
     warning,

@@ -4,6 +4,7 @@ import type { OidcLogin } from '../auth/oidc.js'
 import { isNavigation } from '../errors/respond.js'
 import type { Resolver } from '../resolve/resolver.js'
 import type { SandboxLookup } from '../resolve/sandbox-lookup.js'
+import type { SandboxWake } from '../wake/sandbox-wake.js'
 import type { PreviewTarget } from '../routing/host-route.js'
 import { parseHost } from '../routing/preview-host.js'
 import { GONE, refused, type Client, type Decision, type Via } from './decision.js'
@@ -16,6 +17,8 @@ export interface UnauthorizedDeps {
   readonly oidc: OidcLogin
   readonly resolver: Resolver
   readonly sandboxLookup: SandboxLookup
+  /** Asks the platform whether a label no runner holds is a sandbox at all (stopped, archived). */
+  readonly wake: SandboxWake
 }
 
 const UNAVAILABLE = refused('CONTROL_PLANE_UNAVAILABLE', 503, 5)
@@ -39,11 +42,12 @@ export class Unauthorized {
     if (auth.verdict === 'unavailable') return UNAVAILABLE
     if (p.toolbox) return this.#toolbox(p, c, waiter)
     if (via === 'upgrade' || (req.method !== 'GET' && req.method !== 'HEAD') || !isNavigation(req)) return UNAUTHORIZED
-    // A label that is no sandbox (no runner knows it) was a signed link that is no longer valid:
-    // say so instead of sending the browser round a login that cannot help (no login loop).
+    // A label that is no sandbox (no runner holds it, and the platform does not know it) was a
+    // signed link that is no longer valid: say so instead of sending the browser round a login that
+    // cannot help (no login loop). A stopped or archived sandbox has no runner but is one: log in.
     let runner
     try { runner = await runnerOf(this.#d.resolver, p.label, waiter) } catch { return GONE }
-    if (runner === null) return INVALID_LINK
+    if (runner === null && !(await this.#d.wake.isKnown(p.label, waiter))) return INVALID_LINK
     if (waiter.destroyed || (await this.#d.oidc.settings()) === null) return UNAUTHORIZED
     const m = parseHost(p.host, this.#d.domains)
     if (m.kind !== 'preview') return UNAUTHORIZED

@@ -73,6 +73,14 @@ export class SandboxWake {
     return { answer: await this.#settled(sandboxId, this.#answerFor(sandboxId, state, 'SANDBOX_NOT_STARTED')) }
   }
 
+  /**
+   * Whether the platform knows this label as a sandbox, in any state: one that no runner holds
+   * (stopped, archived) is still a sandbox its owner may log in to, not a dead share link.
+   */
+  async isKnown(sandboxId: string, waiter: Waiter): Promise<boolean> {
+    return typeof (await this.#state(sandboxId, waiter)) === 'string'
+  }
+
   /** The runner refused the connection (its cache entry is already dropped): the answer. */
   async afterRefused(sandboxId: string, waiter: Waiter): Promise<GatewayErrorCode> {
     const state = await this.#state(sandboxId, waiter)

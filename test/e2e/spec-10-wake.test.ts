@@ -14,6 +14,7 @@ import { assertGatewayError, echoOf } from '../helpers/assertions.js'
 import { freePort, newId, waitUntil } from '../helpers/http.js'
 import type { Reply } from '../helpers/http.js'
 import { openWs } from '../helpers/ws.js'
+import { FakeOidcIssuer } from '../fakes/oidc-issuer.js'
 
 const T = { timeout: 30_000 }
 const NAV = { 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document', 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0', accept: 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.8' }
@@ -202,5 +203,38 @@ describe('SPEC §10 without WAKE_ON_REQUEST (the default)', { timeout: 60_000 },
     const o = await openWs({ port: s.gw.port, host: s.host(3000, sbx.id), path: '/ws' })
     assert.ok(o.kind === 'rejected' && o.status === 503 && o.headers.location === undefined, 'upgrade: 503, no redirect')
     assert.equal(s.cp.startCalls(sbx.id), 0, 'no start call without WAKE_ON_REQUEST')
+  })
+})
+
+describe('SPEC §3 step 6 with OIDC: a private sandbox that no runner holds is still one to log in to', { timeout: 60_000 }, () => {
+  let s: Stack
+  let issuer: FakeOidcIssuer
+  before(async () => {
+    issuer = await FakeOidcIssuer.start()
+    s = await startStack({ WAKE_ON_REQUEST: 'true', OIDC_DOMAIN: issuer.issuer, OIDC_CLIENT_ID: issuer.clientId, OIDC_CLIENT_SECRET: issuer.clientSecret ?? '' })
+  })
+  after(async () => {
+    await s?.close()
+    await issuer?.close()
+  })
+
+  test('stopped or archived: a navigation without credentials goes to the login (not INVALID_LINK), and nothing is started', T, async () => {
+    for (const state of ['stopped', 'archived'] as const) {
+      const sbx = s.sandbox({ prefix: state })
+      s.cp.stopSandbox(sbx.id, state)
+      const r = await s.send(s.host(3000, sbx.id), '/page', { headers: NAV })
+      assert.equal(r.status, 302, `${state}: ${r.status} ${String(r.headers['x-preview-error'])}`)
+      const to = new URL(String(r.headers.location), `http://${s.host(3000, sbx.id)}/page`)
+      assert.equal(to.hostname, 'preview.test')
+      assert.equal(to.pathname, '/login')
+      assert.equal(s.cp.startCalls(sbx.id), 0, 'nobody authenticated: nothing started')
+    }
+  })
+
+  test('a label the platform does not know (a dead share link) still gets the INVALID_LINK page, no login loop', T, async () => {
+    const r = await s.send(s.host(3000, newId('gone')), '/', { headers: NAV })
+    assert.equal(r.status, 401)
+    assert.equal(r.headers['x-preview-error'], 'INVALID_LINK')
+    assert.equal(r.headers.location, undefined)
   })
 })
