@@ -214,6 +214,8 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
       controlPlane,
       http,
       trusted,
+      cacheMaxEntries: config.cacheMaxEntries,
+      onLookup,
     }),
     admission,
     http,

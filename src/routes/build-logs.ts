@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { bearerOf } from '../admission/credentials.js'
-import type { ControlPlane } from '../control-plane/types.js'
+import type { BuildLogSource, ControlPlane } from '../control-plane/types.js'
 import { isGatewayError } from '../errors/codes.js'
 import { buildUpstreamHeaders } from '../forward/headers.js'
 import type { HttpForwarder } from '../forward/http.js'
@@ -9,6 +9,8 @@ import { sendError } from '../errors/respond.js'
 import type { BaseTarget } from '../routing/host-route.js'
 import { isLabelChars } from '../routing/preview-host.js'
 import { removeQueryParam } from '../routing/request-target.js'
+import { AnswerCache, type CacheResult } from '../resolve/cache.js'
+import { hashToken } from '../resolve/resolver.js'
 
 /** `/sandboxes/{id}/build-logs` and `/snapshots/{id}/build-logs`: the groups are kind and id. */
 export const BUILD_LOGS_PATH = /^\/(sandboxes|snapshots)\/([^/]+)\/build-logs$/
@@ -18,7 +20,13 @@ export interface BuildLogsOptions {
   readonly http: HttpForwarder
   readonly trusted: TrustedProxies
   readonly protocol: 'http' | 'https'
+  readonly cacheMaxEntries: number
+  readonly onLookup?: (cache: string, result: CacheResult) => void
 }
+
+/** SPEC §5 for the bearer's answers: a source found is kept 2 min, a refusal 5 s. */
+const SOURCE_TTL_MS = 120_000
+const REFUSED_TTL_MS = 5_000
 
 function dropRunner(): void {}
 
@@ -28,9 +36,17 @@ function dropRunner(): void {}
  */
 export class BuildLogs {
   readonly #o: BuildLogsOptions
+  /** Per kind, id and bearer digest; concurrent misses make one call, cancelled when every client left (SPEC §2, §5). */
+  readonly #sources: AnswerCache<BuildLogSource | null>
 
   constructor(o: BuildLogsOptions) {
     this.#o = o
+    this.#sources = new AnswerCache<BuildLogSource | null>({
+      name: 'build_log_source',
+      max: o.cacheMaxEntries,
+      ttlMs: (v) => (v === null ? REFUSED_TTL_MS : SOURCE_TTL_MS),
+      ...(o.onLookup ? { onLookup: o.onLookup } : {}),
+    })
   }
 
   readonly answer = async (req: IncomingMessage, res: ServerResponse, at: BaseTarget, params: readonly string[]): Promise<void> => {
@@ -41,8 +57,9 @@ export class BuildLogs {
     if (bearer === undefined) return sendError(req, res, 'UNAUTHORIZED')
     let src
     try {
-      src = await this.#o.controlPlane.buildLogSource(kind, id, bearer)
+      src = await this.#sources.get(`${kind}\0${id}\0${hashToken(bearer)}`, (signal) => this.#o.controlPlane.buildLogSource(kind, id, bearer, signal), res)
     } catch (err) {
+      if (res.destroyed) return
       if (isGatewayError(err)) return sendError(req, res, 'CONTROL_PLANE_UNAVAILABLE')
       throw err
     }
