@@ -9,7 +9,7 @@ import type { Config } from './config/load.js'
 import { EmbeddedControlPlane } from './control-plane/embedded.js'
 import { HttpControlPlane } from './control-plane/http.js'
 import type { ControlPlane } from './control-plane/types.js'
-import { startDemoApp } from './demo/app.js'
+import { startRegistryDemo } from './demo/app.js'
 import { HttpForwarder } from './forward/http.js'
 import type { WsTunnel } from './forward/ws.js'
 import { Accounting } from './listener/accounting.js'
@@ -84,19 +84,7 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
       secret: config.sessionSecret,
       onReloadError: (err) => log.error({ err: err.message }, 'embedded registry not reloaded; keeping the previous one'),
     })
-  const demoServers: Server[] = []
-  if (controlPlane instanceof EmbeddedControlPlane) {
-    const demo = controlPlane.registry.demoApp
-    if (demo !== undefined) {
-      try {
-        demoServers.push(await startDemoApp(demo.host, demo.port))
-        log.info({ demoApp: `${demo.host}:${demo.port}` }, 'demo app started (configured by demoApp in the registry)')
-      } catch (err) {
-        // The demo is a convenience: a taken port must not stop the gateway.
-        log.warn({ demoApp: `${demo.host}:${demo.port}`, code: (err as NodeJS.ErrnoException).code }, 'demo app not started; the demo sandbox will answer 502')
-      }
-    }
-  }
+  const demoServers = controlPlane instanceof EmbeddedControlPlane ? await startRegistryDemo(controlPlane.registry.demoApp, log) : []
 
   const tunnels = new Set<WsTunnel>()
   // The fleet needs the resolver (to invalidate it) and the resolver the fleet's shared tiers.

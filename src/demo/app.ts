@@ -2,6 +2,7 @@
 // so a fresh clone shows a working preview at once.
 import { createServer, type Server } from 'node:http'
 import { WebSocketServer } from 'ws'
+import type { Logger } from '../log.js'
 
 /**
  * The demo sandbox's app: one page and a WebSocket echo, on loopback. Started by the gateway only
@@ -35,4 +36,17 @@ export function startDemoApp(host: string, port: number): Promise<Server> {
     server.once('error', reject)
     server.listen(port, host, () => { server.off('error', reject); resolve(server) })
   })
+}
+
+/** The demo app the embedded registry names, if any. A convenience: a taken port must not stop the gateway. */
+export async function startRegistryDemo(demo: { readonly host: string; readonly port: number } | undefined, log: Logger): Promise<Server[]> {
+  if (demo === undefined) return []
+  try {
+    const server = await startDemoApp(demo.host, demo.port)
+    log.info({ demoApp: `${demo.host}:${demo.port}` }, 'demo app started (configured by demoApp in the registry)')
+    return [server]
+  } catch (err) {
+    log.warn({ demoApp: `${demo.host}:${demo.port}`, code: (err as NodeJS.ErrnoException).code }, 'demo app not started; the demo sandbox will answer 502')
+    return []
+  }
 }
