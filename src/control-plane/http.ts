@@ -40,6 +40,11 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   })
 }
 
+/** An answer the contract does not describe: neither yes nor no, so never cached as either. */
+function unreadable(call: string, status: number): GatewayError {
+  return new GatewayError('CONTROL_PLANE_UNAVAILABLE', { cause: new Error(`${call}: unreadable answer (status ${status})`) })
+}
+
 function parseJson(text: string): unknown {
   try { return JSON.parse(text) } catch { return undefined }
 }
@@ -122,9 +127,13 @@ export class HttpControlPlane implements ControlPlane {
     throw new GatewayError('CONTROL_PLANE_UNAVAILABLE', { cause: lastCause })
   }
 
+  /** 2xx `true`/`false`, or a definite 4xx "no"; anything else (3xx, a 2xx saying neither) tells nothing: a failure. */
   async #bool(name: string, path: string, signal?: AbortSignal, auth?: string): Promise<boolean> {
     const r = await this.#call(name, 'GET', path, signal, auth)
-    return r.status >= 200 && r.status < 300 && parseJson(r.body) === true
+    if (r.status >= 400) return false
+    const v = r.status >= 200 && r.status < 300 ? parseJson(r.body) : undefined
+    if (typeof v === 'boolean') return v
+    throw unreadable(name, r.status)
   }
 
   isPublic(sandboxId: string, signal?: AbortSignal): Promise<boolean> {
@@ -151,8 +160,11 @@ export class HttpControlPlane implements ControlPlane {
 
   async runnerBySandbox(sandboxId: string, signal?: AbortSignal): Promise<Runner | null> {
     const r = await this.#call('runner_by_sandbox', 'GET', `/runners/by-sandbox/${segment(sandboxId)}`, signal)
-    if (r.status >= 300) return null
-    return toRunner(parseJson(r.body))
+    if (r.status >= 400) return null
+    // A redirect, or a 200 without a usable runner, is a failed lookup (SPEC §7), not "no runner".
+    const runner = r.status < 300 ? toRunner(parseJson(r.body)) : null
+    if (runner === null) throw unreadable('runner_by_sandbox', r.status)
+    return runner
   }
 
   async signingKey(sandboxId: string, signal?: AbortSignal): Promise<string | null> {

@@ -123,6 +123,24 @@ describe('HttpControlPlane failure policy (SPEC §2)', { timeout: 30_000 }, () =
     await cp.close()
   })
 
+  test('an answer that is neither yes nor no (a redirect, a 2xx saying neither) is a failure, never a cached "no"', async () => {
+    fake.reset()
+    fake.addSandbox('m1', { runner: RUNNER })
+    const cp = new HttpControlPlane({ apiUrl: fake.url, apiKey: fake.apiKey, timeoutMs: 2000 })
+    const unavailable = (e: unknown): boolean => e instanceof GatewayError && e.code === 'CONTROL_PLANE_UNAVAILABLE'
+    for (const [i, answer] of [{ status: 200, rawBody: 'yes' }, { status: 200, body: {} }, { status: 302, headers: { location: '/elsewhere' } }, { status: 204 }].entries()) {
+      fake.script(`/preview/m1/validate/t${i}`, [answer])
+      await assert.rejects(cp.validatePreviewToken('m1', `t${i}`), unavailable, JSON.stringify(answer))
+      fake.script('/runners/by-sandbox/m1', [answer])
+      await assert.rejects(cp.runnerBySandbox('m1'), unavailable, `runner: ${JSON.stringify(answer)}`)
+    }
+    fake.script('/preview/m1/validate/f', [{ status: 200, body: false }])
+    assert.equal(await cp.validatePreviewToken('m1', 'f'), false, '200 false is a no')
+    fake.script('/runners/by-sandbox/m1', [{ status: 404 }])
+    assert.equal(await cp.runnerBySandbox('m1'), null, '404: no runner')
+    await cp.close()
+  })
+
   test('a hung API times out on our own timer, per try', async () => {
     fake.reset()
     fake.addSandbox('h1')
