@@ -59,7 +59,7 @@ export class SharedAnswers<V> implements SharedTier<V> {
     const rkey = this.#codec.redisKey(key)
     const first = await this.#read(rkey)
     if (first === UNAVAILABLE) return this.#direct(signal, call)
-    if (first !== undefined) { this.#o.onResult?.(this.#codec.cache, 'hit'); return this.#answer(first.value) }
+    if (first !== undefined) { this.#o.onResult?.(this.#codec.cache, 'hit'); return this.#answer(first.value, first.leftMs) }
     const leaseKey = `pgw:lease:${rkey}`
     const deadline = Date.now() + this.#o.waitMs
     let delay = 10
@@ -68,14 +68,14 @@ export class SharedAnswers<V> implements SharedTier<V> {
       const token = randomBytes(9).toString('base64url')
       // Read and take the lease in one transaction: a holder that filled the key and freed the
       // lease between a separate GET and SET NX would otherwise be followed by a second call.
-      const both = await this.#conn.runPatient((c) => c.multi().get(rkey).set(leaseKey, token, { condition: 'NX', expiration: { type: 'PX', value: this.#o.leaseMs } }).exec())
+      const both = await this.#conn.runPatient((c) => c.multi().get(rkey).pTTL(rkey).set(leaseKey, token, { condition: 'NX', expiration: { type: 'PX', value: this.#o.leaseMs } }).exec())
       if (both === UNAVAILABLE) return this.#direct(signal, call)
-      const [text, lease] = both as readonly unknown[]
+      const [text, leftMs, lease] = both as readonly unknown[]
       const found = typeof text === 'string' ? this.#codec.decode(text) : undefined
       if (found !== undefined) {
         if (lease === 'OK') void this.#conn.run((c) => c.del(leaseKey))
         this.#o.onResult?.(this.#codec.cache, waited ? 'waited' : 'hit')
-        return this.#answer(found.value)
+        return this.#answer(found.value, leftMs)
       }
       if (lease === 'OK') return this.#hold(key, rkey, leaseKey, signal, call)
       signal.throwIfAborted()
@@ -93,14 +93,22 @@ export class SharedAnswers<V> implements SharedTier<V> {
     void this.#conn.run((c) => c.del(rkey))
   }
 
-  async #read(rkey: string): Promise<{ readonly value: V } | undefined | typeof UNAVAILABLE> {
-    const text = await this.#conn.runPatient((c) => c.get(rkey))
-    if (text === UNAVAILABLE) return UNAVAILABLE
-    return typeof text === 'string' ? this.#codec.decode(text) : undefined
+  async #read(rkey: string): Promise<{ readonly value: V; readonly leftMs: unknown } | undefined | typeof UNAVAILABLE> {
+    const both = await this.#conn.runPatient((c) => c.multi().get(rkey).pTTL(rkey).exec())
+    if (both === UNAVAILABLE) return UNAVAILABLE
+    const [text, leftMs] = both as readonly unknown[]
+    const found = typeof text === 'string' ? this.#codec.decode(text) : undefined
+    return found === undefined ? undefined : { value: found.value, leftMs }
   }
 
-  #answer(value: V): SharedAnswer<V> {
-    return { value, maxLocalMs: this.#conn.up ? this.#codec.localCapMs : Infinity }
+  /**
+   * An answer read from Redis lives in memory no longer than its key has left there: a replica that
+   * reads it late must not start a fresh full TTL (a revoked token would outlive SPEC §5's bound).
+   * Keys without an expiry (the Daytona API's own, which it deletes) report -1: the cap alone applies.
+   */
+  #answer(value: V, leftMs?: unknown): SharedAnswer<V> {
+    const cap = this.#conn.up ? this.#codec.localCapMs : Infinity
+    return { value, maxLocalMs: typeof leftMs === 'number' && leftMs > 0 ? Math.min(cap, leftMs) : cap }
   }
 
   async #direct(signal: AbortSignal, call: (signal: AbortSignal) => Promise<V>): Promise<SharedAnswer<V>> {

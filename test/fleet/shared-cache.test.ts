@@ -66,6 +66,25 @@ describe('fleet: shared cache (SPEC §5, §9)', { skip: skip ?? false, timeout: 
     }
   })
 
+  test('an auth answer read from Redis late lives in memory only as long as its key has left: a revoked token does not outlive its TTL', { timeout: 30_000 }, async () => {
+    const s = f.sandbox()
+    const host = f.host(3000, s.id)
+    const tok = { 'x-daytona-preview-token': s.token }
+    assert.equal((await f.send(0, host, '/echo', { headers: tok })).status, 200, 'replica 0 validates and shares the answer')
+    const keys = await f.r.keys(`pgw:preview-token:${s.id}:*`)
+    assert.equal(keys.length, 1, `one shared auth answer: ${keys.join(', ')}`)
+    // As if replica 1 came 2 min less 1.5 s later: the key has 1.5 s left.
+    await f.r.pExpire(keys[0] as string, 1500)
+    f.cp.sandboxes.get(s.id)?.previewTokens.delete(s.token)
+    const t0 = Date.now()
+    const validations = (): number => f.cp.calls(`/preview/${s.id}/validate/`).length
+    const before = validations()
+    assert.equal((await f.send(1, host, '/echo', { headers: tok })).status, 200, 'replica 1 reads the still valid answer from Redis')
+    assert.equal(validations(), before, 'without a call')
+    const refusedAfter = await settlesWithin(t0, 3000, () => f.send(1, host, '/echo', { headers: tok }), (r) => r.status === 401, (r, ms) => `replica 1 still answered ${r.status} to the revoked token ${ms} ms later (its Redis key had 1.5 s left)`)
+    process.stderr.write(`[fleet] revoked token refused by the late replica after ${refusedAfter} ms (key had 1500 ms left)\n`)
+  })
+
   test('200 concurrent cold requests over both replicas: one call per control-plane endpoint', { timeout: 60_000 }, async () => {
     const s = f.sandbox()
     // A slow API makes the burst truly concurrent across replicas.
