@@ -7,6 +7,7 @@ export type ToPrimary =
   | { readonly type: 'gw:invalidate'; readonly id: string }
   /** One-time claim for the whole pod (webhook ids, login tickets). */
   | { readonly type: 'gw:claim'; readonly seq: number; readonly key: string; readonly ttlSec: number }
+  | { readonly type: 'gw:unclaim'; readonly key: string }
   /** The worker's registry as prom-client's getMetricsAsJSON() gives it (aggregated by the primary). */
   | { readonly type: 'gw:metrics'; readonly seq: number; readonly metrics: readonly object[] }
 
@@ -29,6 +30,7 @@ export function asToPrimary(m: unknown): ToPrimary | undefined {
   const o = m as Record<string, unknown>
   if (t === 'gw:invalidate' && typeof o.id === 'string') return m as ToPrimary
   if (t === 'gw:claim' && typeof o.seq === 'number' && typeof o.key === 'string' && typeof o.ttlSec === 'number') return m as ToPrimary
+  if (t === 'gw:unclaim' && typeof o.key === 'string') return m as ToPrimary
   if (t === 'gw:metrics' && typeof o.seq === 'number' && Array.isArray(o.metrics)) return m as ToPrimary
   return undefined
 }

@@ -72,6 +72,7 @@ export function runPrimary(config: Config, log: Logger): void {
       for (const w of workers()) if (w.id !== from.id) send(w, { type: 'gw:invalidate', id: m.id })
       return
     }
+    if (m.type === 'gw:unclaim') { claims.releaseClaim(m.key); return }
     void claims.claimOnce(m.key, m.ttlSec).then((first) => send(from, { type: 'gw:claimed', seq: m.seq, first }))
   })
 

@@ -46,13 +46,17 @@ export class WorkerLink {
    */
   wrap(inner: FleetHooks): FleetHooks {
     return {
-      invalidateSandbox: (sandboxId: string): void => {
-        inner.invalidateSandbox(sandboxId)
+      invalidateSandbox: (sandboxId: string): Promise<boolean> => {
         this.#send({ type: 'gw:invalidate', id: sandboxId })
+        return inner.invalidateSandbox(sandboxId)
       },
       claimOnce: async (key: string, ttlSec: number): Promise<boolean> => {
         if (!(await this.#claim(key, ttlSec))) return false
         return inner.claimOnce(key, ttlSec)
+      },
+      releaseClaim: (key: string): void => {
+        this.#send({ type: 'gw:unclaim', key })
+        inner.releaseClaim(key)
       },
     }
   }

@@ -10,6 +10,7 @@ import { FILLED_CHANNEL, SharedAnswers, type SharedResult } from './shared-answe
 
 /** Channel carrying sandbox ids whose cached answers every replica must drop. */
 export const INVALIDATE_CHANNEL = 'pgw:invalidate'
+const MAX_RELEASED = 10_000
 
 
 export interface RedisFleetOptions {
@@ -47,6 +48,8 @@ export class RedisFleet implements FleetHooks {
    * break every login during the outage).
    */
   readonly #claims = new LRUCache<string, true>({ max: 100_000, ttl: 1, ttlAutopurge: false })
+  /** Claims given back while Redis could not be told for sure (bounded: MAX_RELEASED). */
+  readonly #released = new Set<string>()
 
   constructor(o: RedisFleetOptions) {
     this.#invalidateLocal = o.invalidateLocal
@@ -62,7 +65,8 @@ export class RedisFleet implements FleetHooks {
       onResubscribed: () => o.clearLocal(),
       // Answers cached during the outage were kept for their full TTL: drop them so that the
       // reference keys' DEL is honoured within 1 s again from now on.
-      onRecovered: () => o.clearLocal(),
+      // Before anything else is sent on the new connection (connection.ts calls this first).
+      onRecovered: () => { o.clearLocal(); this.#deleteReleased() },
     })
     const opts = { leaseMs: LEASE_MS, waitMs: o.apiTimeoutMs, ...(o.onSharedResult === undefined ? {} : { onResult: o.onSharedResult }) }
     this.shared = {
@@ -78,18 +82,34 @@ export class RedisFleet implements FleetHooks {
   get up(): boolean { return this.#conn.up }
 
   /** Here at once; in Redis (the reference keys and our auth answers); everywhere by pub/sub. */
-  invalidateSandbox(sandboxId: string): void {
+  invalidateSandbox(sandboxId: string): Promise<boolean> {
     this.#invalidateLocal(sandboxId)
-    void this.#dropShared(sandboxId)
+    return this.#dropShared(sandboxId)
   }
 
-  async #dropShared(sandboxId: string): Promise<void> {
+  async #dropShared(sandboxId: string): Promise<boolean> {
     const index = AUTH_INDEX_PREFIX + sandboxId
     const members = await this.#conn.run((c) => c.sMembers(index))
-    if (members === UNAVAILABLE) return
+    if (members === UNAVAILABLE) return false
     const keys = [PUBLIC_PREFIX + sandboxId, RUNNER_PREFIX + sandboxId, index, ...members]
     // Deleted before the notice goes out, so no replica refills its memory from the old answer.
-    await this.#conn.run((c) => c.multi().del(keys).publish(INVALIDATE_CHANNEL, sandboxId).exec())
+    return (await this.#conn.run((c) => c.multi().del(keys).publish(INVALIDATE_CHANNEL, sandboxId).exec())) !== UNAVAILABLE
+  }
+
+  /**
+   * Deleted now and again once Redis is back: a paused Redis runs the claim's SET NX it had
+   * buffered only when it resumes, and that key would make the sender's retry a "duplicate".
+   */
+  releaseClaim(key: string): void {
+    this.#claims.delete(key)
+    if (this.#released.size < MAX_RELEASED) this.#released.add(`pgw:once:${key}`)
+    this.#deleteReleased()
+  }
+
+  #deleteReleased(): void {
+    if (this.#released.size === 0) return
+    const keys = [...this.#released]
+    void this.#conn.run((c) => c.del(keys)).then((r) => { if (r !== UNAVAILABLE) for (const k of keys) this.#released.delete(k) })
   }
 
   async claimOnce(key: string, ttlSec: number): Promise<boolean> {

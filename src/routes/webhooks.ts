@@ -19,12 +19,14 @@ const DISCARD_MAX_MS = 5000
 const TOLERANCE_SEC = 5 * 60
 /** Event ids are remembered this long (longer than the replay window). */
 const CLAIM_TTL_SEC = 600
+/** The fleet could not be reached: the sender (Svix) retries on a 5xx. */
+const RETRY_LATER: Readonly<Record<string, string>> = Object.freeze({ 'Retry-After': '5' })
 const MAX_ID_CHARS = 256
 
 /** Bounded label values: event families, never ids. */
 export type WebhookEventLabel = 'sandbox.created' | 'sandbox.state.updated' | 'snapshot' | 'volume' | 'other'
 export type WebhookResult = 'applied' | 'ignored' | 'duplicate'
-export type WebhookRejection = 'method' | 'too_large' | 'unsigned' | 'stale' | 'bad_signature' | 'bad_payload'
+export type WebhookRejection = 'method' | 'too_large' | 'unsigned' | 'stale' | 'bad_signature' | 'bad_payload' | 'fleet_unreachable'
 
 export interface WebhookRouteOptions {
   /** `whsec_` + base64, validated by the configuration loader. */
@@ -154,16 +156,22 @@ export class WebhookRoute {
     const e = parseEvent(body)
     if (e === undefined) return this.#refuse(res, 400, 'bad_payload')
     const label = labelOf(e.event)
+    const claim = `webhook:${signed.id}`
     let first = true
     try {
-      first = await this.#fleet.claimOnce(`webhook:${signed.id}`, CLAIM_TTL_SEC)
+      first = await this.#fleet.claimOnce(claim, CLAIM_TTL_SEC)
     } catch {
       // The claim store is unreachable: invalidating twice is harmless, missing one is not.
     }
     if (!first) {
       this.#onEvent?.(label, 'duplicate')
     } else if ((label === 'sandbox.created' || label === 'sandbox.state.updated') && e.id !== undefined) {
-      this.#fleet.invalidateSandbox(e.id)
+      // 204 only once every replica was reached (SPEC §9); else 503, and the claim is given back,
+      // so that the sender's retry of this delivery is applied, not taken for a duplicate.
+      if (!(await this.#fleet.invalidateSandbox(e.id))) {
+        this.#fleet.releaseClaim(claim)
+        return this.#refuse(res, 503, 'fleet_unreachable', RETRY_LATER)
+      }
       this.#onEvent?.(label, 'applied')
     } else {
       this.#onEvent?.(label, 'ignored')

@@ -14,6 +14,9 @@ import { freePort, request } from '../helpers/http.js'
 import { DOMAIN, startStack, type SandboxHandle, type Stack } from '../helpers/stack.js'
 import { parseExposition, scrape } from '../ops/support.js'
 import { deliver, newWebhookSecret, sign, stateUpdated, WEBHOOK_PATH } from './webhook-signer.js'
+import { ensureRedisServer } from './support/redis-server.js'
+import { startFleet, type Fleet } from './support/fleet.js'
+import { settlesWithin } from '../helpers/http.js'
 
 const SECRET = newWebhookSecret()
 
@@ -176,6 +179,37 @@ describe('webhooks: POST /webhooks/daytona', { timeout: 60_000 }, () => {
       assert.equal(r.status, 404)
     } finally {
       await gw.stop()
+    }
+  })
+})
+
+const noRedis = await ensureRedisServer()
+
+describe('webhooks across replicas when Redis cannot be reached (SPEC §9: 204 only once every replica dropped it)', { skip: noRedis ?? false, timeout: 90_000 }, () => {
+  let f: Fleet
+  before(async () => { f = await startFleet({ env: { WEBHOOK_SECRET: SECRET } }) }, { timeout: 60_000 })
+  after(async () => { await f?.close() }, { timeout: 30_000 })
+
+  test('Redis paused: 503 with Retry-After (the sender retries); the same delivery once Redis is back: 204, and both replicas drop the sandbox', { timeout: 60_000 }, async () => {
+    const sbx = f.sandbox({ public: true })
+    const host = f.host(3000, sbx.id)
+    for (let i = 0; i < 2; i++) assert.equal((await f.send(i, host, '/')).status, 200, `replica ${i} warm`)
+    sbx.state.public = false
+    const delivery = sign(SECRET, stateUpdated(sbx.id))
+    await f.redis.pause()
+    let refused
+    try {
+      refused = await deliver(f.gws[0]?.port as number, DOMAIN, delivery)
+    } finally {
+      await f.redis.resume()
+    }
+    assert.equal(refused.status, 503, 'not acknowledged while the other replicas cannot hear it')
+    assert.match(String(refused.headers['retry-after']), /^\d+$/)
+    const t0 = Date.now()
+    const again = await deliver(f.gws[0]?.port as number, DOMAIN, delivery)
+    assert.equal(again.status, 204, 'the retried delivery (same id) is applied, not taken for a duplicate')
+    for (let i = 0; i < 2; i++) {
+      await settlesWithin(t0, 1500, () => f.send(i, host, '/'), (r) => r.status === 401, (r, ms) => `replica ${i} still answered ${r.status} ${ms} ms after the 204`)
     }
   })
 })
