@@ -16,6 +16,18 @@ export function parseDomains(value: string | undefined, problems: string[]): str
   return domains
 }
 
+/**
+ * COOKIE_DOMAIN: a domain name (a leading dot, as cookies allow, is dropped); it is written into
+ * Set-Cookie, so anything else (`x;Path=/;SameSite=None`) would add attributes. Empty: unset.
+ */
+export function parseCookieDomain(value: string | undefined, problems: string[]): string | undefined {
+  if (value === undefined || value === '') return undefined
+  const d = value.trim().toLowerCase().replace(/^\./, '')
+  if (DOMAIN_RE.test(d)) return d
+  problems.push(`COOKIE_DOMAIN: ${JSON.stringify(value)} is not a domain name`)
+  return undefined
+}
+
 /** TRUSTED_PROXIES: IPs and CIDRs, kept as written (forward/trusted-proxies.ts builds the matcher). */
 export function parseTrustedProxies(value: string | undefined, problems: string[]): string[] {
   const entries: string[] = []

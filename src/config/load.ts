@@ -6,7 +6,7 @@ import { resolve } from 'node:path'
 import { checkValue } from './check-value.js'
 import { readConfigFile, type Source } from './config-file.js'
 import { KEYS, isSecretKey, type ConfigKey, type KeySpec } from './keys.js'
-import { parseDomains, parseOrigins, parseTrustedProxies } from './list-values.js'
+import { parseCookieDomain, parseDomains, parseOrigins, parseTrustedProxies } from './list-values.js'
 import { loadOrCreateLocalSecret } from './local-secret.js'
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
@@ -122,6 +122,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   }
 
   const domains = parseDomains(checked.PROXY_DOMAIN, problems)
+  const cookieDomain = parseCookieDomain(checked.COOKIE_DOMAIN, problems)
+  // An empty variable is a value (SPEC §8): an empty REDIS_HOST is no host, not "no Redis".
+  if (checked.REDIS_HOST !== undefined && checked.REDIS_HOST.trim() === '') problems.push('REDIS_HOST: empty (unset it to run without Redis)')
   const trustedProxies = parseTrustedProxies(checked.TRUSTED_PROXIES, problems)
   const corsAllowedOrigins = parseOrigins(checked.CORS_ALLOWED_ORIGINS, problems)
 
@@ -179,7 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     keepAliveTimeoutMs: int('KEEP_ALIVE_TIMEOUT_SEC') * 1000,
     corsAllowedOrigins: Object.freeze(corsAllowedOrigins),
     trustedProxies: Object.freeze(trustedProxies),
-    cookieDomain: checked.COOKIE_DOMAIN === '' ? undefined : checked.COOKIE_DOMAIN,
+    cookieDomain,
     cookiePartitioned: bool('COOKIE_PARTITIONED'),
     toolboxOnly: bool('TOOLBOX_ONLY_MODE'),
     previewWarning: bool('PREVIEW_WARNING_ENABLED'),
