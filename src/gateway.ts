@@ -245,7 +245,13 @@ export async function createGateway(config: Config, log: Logger, options: Gatewa
           resolve(server.address() as AddressInfo)
         })
       })
-      if (config.metricsPort !== undefined) metricsServer = await m.listen(config.metricsPort, config.metricsBind)
+      if (config.metricsPort !== undefined) {
+        // Named, so that the start-up line blames METRICS_PORT, not PROXY_PORT.
+        metricsServer = await m.listen(config.metricsPort, config.metricsBind).catch((err: NodeJS.ErrnoException) => {
+          server.close()
+          throw Object.assign(err, { configKey: 'METRICS_PORT', address: `${config.metricsBind}:${config.metricsPort}` })
+        })
+      }
       return addr
     },
     async close(timeoutMs: number) {

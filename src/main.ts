@@ -85,8 +85,8 @@ async function start(config: Config, log: Logger, link: WorkerLink | undefined):
     process.stderr.write(`start-up error: ${(err as Error).message}\n`)
     process.exit(2)
   }
-  const addr = await gateway.listen().catch((err: NodeJS.ErrnoException) => {
-    process.stderr.write(`start-up error: cannot listen on ${config.bind}:${config.port} (${err.code ?? err.message})\n`)
+  const addr = await gateway.listen().catch((err: NodeJS.ErrnoException & { configKey?: string; address?: string }) => {
+    process.stderr.write(`start-up error: ${err.configKey ?? 'PROXY_PORT'}: cannot listen on ${err.address ?? `${config.bind}:${config.port}`} (${err.code ?? err.message})\n`)
     process.exit(2)
   })
   log.info({ version: VERSION, port: addr.port, config: describeConfig(config) }, 'preview gateway listening')

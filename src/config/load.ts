@@ -1,6 +1,8 @@
 // config/ owns the configuration: the key table (keys.ts), loading and checking it into a frozen
 // Config (load.ts), and the sub-keys derived from configured secrets (derived-keys.ts).
 import { readFileSync, existsSync } from 'node:fs'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import { checkValue } from './check-value.js'
@@ -136,11 +138,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     if (certFile === undefined) problems.push('TLS_CERT_FILE: required when ENABLE_TLS=true')
     if (keyFile === undefined) problems.push('TLS_KEY_FILE: required when ENABLE_TLS=true')
     if (certFile !== undefined && keyFile !== undefined) {
-      try {
-        tls = { cert: readFileSync(resolve(cwd, certFile), 'utf8'), key: readFileSync(resolve(cwd, keyFile), 'utf8') }
-      } catch (err) {
-        problems.push(`TLS_CERT_FILE: cannot read certificate or key (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
-      }
+      const cert = readPem('TLS_CERT_FILE', resolve(cwd, certFile), (pem) => new X509Certificate(pem), problems)
+      const key = readPem('TLS_KEY_FILE', resolve(cwd, keyFile), (pem) => createPrivateKey(pem), problems)
+      if (cert !== undefined && key !== undefined) tls = { cert, key }
     }
   }
 
@@ -160,6 +160,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
   if (webhookSecret !== undefined && (!WEBHOOK_SECRET_RE.test(webhookSecret) || (webhookSecret.length - 6) % 4 !== 0)) problems.push('WEBHOOK_SECRET: must be `whsec_` followed by the base64 key Daytona shows for the endpoint')
   const workers = parseWorkers(checked.WORKERS ?? '1')
   if (workers === undefined) problems.push(`WORKERS: must be a number 1-${MAX_WORKERS} or auto (got ${JSON.stringify(checked.WORKERS)})`)
+
+  for (const k of ['PROXY_BIND', 'METRICS_BIND'] as const) {
+    const v = checked[k]
+    if (v !== undefined && isIP(v) === 0 && !/^[A-Za-z0-9][A-Za-z0-9.-]*$/.test(v)) problems.push(`${k}: must be an IP address or a host name (got ${JSON.stringify(v)})`)
+  }
 
   if (problems.length > 0) throw new ConfigError(problems)
 
@@ -227,4 +232,22 @@ export function describeConfig(config: Config): Record<string, string> {
   }
   out.MODE = config.apiUrl === undefined ? 'embedded' : 'daytona'
   return out
+}
+
+/** A PEM file that must hold what `parse` accepts: unreadable or unparsable names its key (SPEC §8). */
+function readPem(key: string, file: string, parse: (pem: string) => unknown, problems: string[]): string | undefined {
+  let pem: string
+  try {
+    pem = readFileSync(file, 'utf8')
+  } catch (err) {
+    problems.push(`${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    return undefined
+  }
+  try {
+    parse(pem)
+    return pem
+  } catch {
+    problems.push(`${key}: ${file} holds no PEM ${key === 'TLS_KEY_FILE' ? 'private key' : 'certificate'} Node can read`)
+    return undefined
+  }
 }

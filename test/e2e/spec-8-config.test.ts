@@ -7,13 +7,14 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
+import net from 'node:net'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { FakeControlPlane } from '../fakes/control-plane.js'
 import { FakeRunner } from '../fakes/runner.js'
 import { REPO_ROOT, runGatewayToExit, startGateway, tempDir } from '../helpers/gateway.js'
 import type { RunResult } from '../helpers/gateway.js'
-import { newId, request } from '../helpers/http.js'
+import { freePort, newId, request } from '../helpers/http.js'
 import { assertGatewayError, echoOf } from '../helpers/assertions.js'
 
 const T = { timeout: 30_000 }
@@ -66,6 +67,21 @@ describe('SPEC §8 configuration errors stop start-up with a line naming the key
       assertStartupRefused(r, 'PROXY_PORT')
     })
   }
+
+  test('a port that cannot be listened on names its key: PROXY_PORT, or METRICS_PORT (not the public port)', T, async () => {
+    const taken = net.createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    const port = String((taken.address() as net.AddressInfo).port)
+    try {
+      const proxy = await runGatewayToExit({ PROXY_BIND: '127.0.0.1', PROXY_PORT: port })
+      assertStartupRefused(proxy, 'PROXY_PORT')
+      const metrics = await runGatewayToExit({ PROXY_BIND: '127.0.0.1', PROXY_PORT: String(await freePort()), METRICS_BIND: '127.0.0.1', METRICS_PORT: port })
+      assertStartupRefused(metrics, 'METRICS_PORT')
+      assert.deepEqual(linesNaming(metrics, 'PROXY_PORT'), [], `the public port is not blamed:\n${metrics.output}`)
+    } finally {
+      taken.close()
+    }
+  })
 
   test('every bad key is named, each on its own line', T, async () => {
     const r = await runGatewayToExit({ DAYTONA_API_URL: '', PROXY_API_KEY: 'k', PROXY_PORT: 'abc', UPSTREAM_TIMEOUT_SEC: 'soon', PROXY_DOMAIN: 'preview.test' })
