@@ -229,14 +229,24 @@ export class RedisConnection {
   }
 
   #probing = false
+  /**
+   * Up again only on a PING answered as fast as a command must be: a slow Redis (SPEC §9: > the
+   * command timeout) answers every PING, late, and counting those would flap it up and down, each
+   * flap costing the requests of that moment a timeout.
+   */
   #tryProbe(): void {
     if (this.#probing || !this.client.isReady) return
     this.#probing = true
+    const started = performance.now()
     const timer = setTimeout(() => { this.#probing = false }, this.#timeoutMs)
     let ping: Promise<string>
     try { ping = this.client.ping() } catch (err) { ping = Promise.reject(err) }
     ping.then(
-      () => { clearTimeout(timer); this.#probing = false; this.#setUp() },
+      () => {
+        clearTimeout(timer)
+        this.#probing = false
+        if (performance.now() - started <= this.#timeoutMs * 1.5) this.#setUp()
+      },
       () => { clearTimeout(timer); this.#probing = false },
     )
   }

@@ -43,7 +43,7 @@ export interface FleetOptions {
   readonly replicas?: number
   readonly env?: Readonly<Record<string, string>>
   /** Per-replica extra environment (e.g. METRICS_PORT). */
-  readonly perReplica?: (i: number) => Promise<Record<string, string>> | Record<string, string>
+  readonly perReplica?: (i: number, redis: RedisServer) => Promise<Record<string, string>> | Record<string, string>
   readonly redisPassword?: string
 }
 
@@ -65,7 +65,7 @@ export async function startFleet(o: FleetOptions = {}): Promise<Fleet> {
     const n = o.replicas ?? 2
     const envs: Record<string, string>[] = []
     for (let i = 0; i < n; i++) {
-      envs.push(daytonaEnv(cp.url, { SESSION_SECRET: FLEET_SECRET, ...redis.env(), REDIS_COMMAND_TIMEOUT_MS: SLOW_CI_REDIS_TIMEOUT_MS, ...(o.env ?? {}), ...(o.perReplica === undefined ? {} : await o.perReplica(i)) }))
+      envs.push(daytonaEnv(cp.url, { SESSION_SECRET: FLEET_SECRET, ...redis.env(), REDIS_COMMAND_TIMEOUT_MS: SLOW_CI_REDIS_TIMEOUT_MS, ...(o.env ?? {}), ...(o.perReplica === undefined ? {} : await o.perReplica(i, redis)) }))
     }
     // Started together: start-up is dominated by process launch on this small machine.
     gws.push(...await Promise.all(envs.map((env) => startGateway({ env, startTimeoutMs: 30_000 }))))
