@@ -14,6 +14,13 @@ export const DEFAULT_RETRY: RetryPolicy = Object.freeze({
   retryStatuses: new Set([408, 429]),
 })
 
+/** The longest one call may take with its retries: every try timing out, plus the waits between them. */
+export function callBudgetMs(policy: RetryPolicy, timeoutMs: number): number {
+  let ms = policy.tries * timeoutMs
+  for (let attempt = 1; attempt < policy.tries; attempt++) ms += backoffMs(policy, attempt)
+  return ms
+}
+
 /** A 4xx other than 408/429 is a definite answer; 5xx, 408, 429 are failures (SPEC §2). */
 export function isFailureStatus(policy: RetryPolicy, status: number): boolean {
   return status >= 500 || policy.retryStatuses.has(status)

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import { callBudgetMs, DEFAULT_RETRY } from '../control-plane/retry.js'
 import type { Runner } from '../control-plane/types.js'
 import type { Logger } from '../log.js'
 import type { SharedTiers } from '../resolve/resolver.js'
@@ -68,7 +69,10 @@ export class RedisFleet implements FleetHooks {
       // Before anything else is sent on the new connection (connection.ts calls this first).
       onRecovered: () => { o.clearLocal(); this.#deleteReleased() },
     })
-    const opts = { leaseMs: LEASE_MS, waitMs: o.apiTimeoutMs, ...(o.onSharedResult === undefined ? {} : { onResult: o.onSharedResult }) }
+    // A waiter calls on its own only once the holder has failed (SPEC §9): it waits out the holder's
+    // whole budget, retries included (a holder still retrying has not failed).
+    const waitMs = callBudgetMs(DEFAULT_RETRY, o.apiTimeoutMs)
+    const opts = { leaseMs: LEASE_MS, waitMs, ...(o.onSharedResult === undefined ? {} : { onResult: o.onSharedResult }) }
     this.shared = {
       publicFlags: new SharedAnswers(this.#conn, notices, publicFlagCodec, opts),
       tokens: new SharedAnswers(this.#conn, notices, previewTokenCodec, opts),

@@ -53,13 +53,16 @@ export const DOT_SEGMENT: HostRefusal = Object.freeze({ kind: 'refuse', code: 'B
 const MAX_HEADER_LINES = 1000
 const TOO_MANY_HEADERS: HostRefusal = Object.freeze({ kind: 'refuse', code: 'HEADERS_TOO_LARGE', close: true })
 
-function hostHeaderCount(raw: readonly string[]): number {
-  let n = 0
+/** Host and Authorization are singletons (RFC 9110 §7.2, §11.6.2): two of either are ambiguous. */
+function hasTwoOfASingleton(raw: readonly string[]): boolean {
+  let hosts = 0
+  let authorizations = 0
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i] as string
-    if (k.length === 4 && k.toLowerCase() === 'host') n++
+    if (k.length === 4 && k.toLowerCase() === 'host') { if (++hosts > 1) return true }
+    else if (k.length === 13 && k.toLowerCase() === 'authorization' && ++authorizations > 1) return true
   }
-  return n
+  return false
 }
 
 /**
@@ -68,8 +71,9 @@ function hostHeaderCount(raw: readonly string[]): number {
  */
 export function routeHost(req: IncomingMessage, domains: readonly string[], toolboxOnly: boolean): HostRoute {
   if (req.rawHeaders.length > 2 * MAX_HEADER_LINES) return TOO_MANY_HEADERS
-  // Node keeps only the first of two Host headers in req.headers: two are ambiguous.
-  if (hostHeaderCount(req.rawHeaders) > 1) return MISSING_OR_AMBIGUOUS
+  // Node keeps only the first of two in req.headers: one Host routed and another meant, or a
+  // Basic examined and a Bearer passed on to the app unseen.
+  if (hasTwoOfASingleton(req.rawHeaders)) return MISSING_OR_AMBIGUOUS
   const host = req.headers.host
   if (host === undefined) return MISSING_OR_AMBIGUOUS
   const t = splitTarget(req.url ?? '')

@@ -64,6 +64,12 @@ describe('SPEC §6 bad input', () => {
     nothingForwarded()
   })
 
+  test('two Authorization headers → 400, nothing forwarded (one would be examined, the other passed to the app unseen)', T, async () => {
+    const { response } = await rawExchange(s.gw.port, `GET /echo HTTP/1.1\r\nHost: ${host()}\r\nAuthorization: Basic YTpi\r\nAuthorization: Bearer ${pub.id}-user-bearer\r\n\r\n`)
+    assert.equal(response.status, 400)
+    nothingForwarded()
+  })
+
   test('two Host headers → 400 (same value)', T, async () => {
     const { response } = await rawExchange(s.gw.port, `GET /echo HTTP/1.1\r\nHost: ${host()}\r\nHost: ${host()}\r\n\r\n`)
     assert.equal(response.status, 400)

@@ -40,3 +40,24 @@ describe('fleet: lease holder dies (SPEC §9)', { skip: skip ?? false, timeout: 
     await onA
   })
 })
+
+describe('fleet: a lease holder still retrying has not failed (SPEC §9)', { skip: skip ?? false, timeout: 90_000 }, () => {
+  let f: Fleet
+  before(async () => { f = await startFleet({ env: { API_CLIENT_TIMEOUT_SEC: '1' } }) }, { timeout: 60_000 })
+  after(async () => { await f?.close() }, { timeout: 30_000 })
+
+  test('the waiter waits out the holder\'s retries (its first try times out after 1 s) instead of calling too', { timeout: 30_000 }, async () => {
+    const s = f.sandbox({ public: true })
+    const host = f.host(3000, s.id)
+    // The holder's first try hangs until its 1 s timeout; its retry is answered from state.
+    f.cp.script(`/preview/${s.id}/public`, [{ hang: true }])
+    const onA = f.send(0, host, '/echo', { timeoutMs: 20_000 })
+    await f.cp.waitForCall((c) => c.path === `/preview/${s.id}/public`, 10_000)
+    await waitUntil(async () => (await f.r.exists(`pgw:lease:proxy:sandbox-public:${s.id}`)) === 1, { timeoutMs: 5000, message: 'A holds the lease' })
+    const onB = f.send(1, host, '/echo', { timeoutMs: 20_000 })
+    const [a, b] = await Promise.all([onA, onB])
+    assert.equal(a.status, 200)
+    assert.equal(b.status, 200)
+    assert.equal(f.cp.callsPerEndpoint(s.id).public, 2, 'the holder\'s two tries, and no call of the waiter\'s own')
+  })
+})
