@@ -39,6 +39,8 @@ type Answered =
   | { readonly kind: 'answer-base'; readonly answer: Answer<BaseTarget>; readonly at: BaseTarget; readonly params: readonly string[] }
   | { readonly kind: 'answer-preview'; readonly answer: Answer<PreviewTarget>; readonly at: PreviewTarget; readonly params: readonly string[] }
 
+const VERSION_NOT_SUPPORTED = Object.freeze({ status: 505, close: true })
+
 /** Most responses: hop-by-hop and gateway cookies removed, nothing added (one shared object). */
 const AS_THE_APP_SENT: ResponseHeaderOptions = Object.freeze({ cors: null, setCookie: undefined, locationPrefix: undefined })
 
@@ -134,6 +136,8 @@ export class RequestFlow {
   /** Warm requests are decided and forwarded without a promise; a failure inside is answered 500. */
   #request(req: IncomingMessage, res: ServerResponse, rec: RequestRecord): void {
     try {
+      // llhttp reads `HTTP/2.0` (or any major) in a request line as well: not a version spoken here.
+      if (req.httpVersionMajor !== 1) return sendError(req, res, 'BAD_REQUEST', VERSION_NOT_SUPPORTED)
       const r = this.#route(req, false, rec)
       switch (r.kind) {
         case 'refuse': return sendError(req, res, r.code, { close: r.close })

@@ -145,6 +145,16 @@ describe('SPEC §6 bad input', () => {
     nothingForwarded()
   })
 
+  test('a request line in HTTP/2.0 (or any version but 1.x) → 505 and closed, nothing forwarded', T, async () => {
+    for (const version of ['2.0', '3.0']) {
+      const { response, closed } = await rawExchange(s.gw.port, `GET /echo HTTP/${version}\r\nHost: ${host()}\r\n\r\n`, { closeWithinMs: 3000 })
+      if (response.status === 400) continue // the parser itself refused this version
+      assert.equal(response.status, 505, `HTTP/${version}`)
+      assert.ok(closed, 'closed after the 505')
+    }
+    nothingForwarded()
+  })
+
   test('CONNECT (a forward-proxy tunnel) → 400 and closed, nothing forwarded', T, async () => {
     for (const target of [`${host()}:443`, '127.0.0.1:22']) await expect400Closed(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`)
   })
