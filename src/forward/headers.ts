@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import { stripGatewayCookies, isGatewayCookie } from '../auth/cookies.js'
 import { resolveLikeBrowser } from '../routing/redirect.js'
 
@@ -159,6 +160,20 @@ export function buildResponseHeaders(raw: readonly Buffer[], o: ResponseHeaderOp
   if (o.cors !== null) for (let i = 0; i < o.cors.length; i++) kept.push(o.cors[i] as string)
   if (o.setCookie !== undefined) kept.push('Set-Cookie', o.setCookie)
   return kept
+}
+
+/**
+ * A response head written by hand (answers to upgrades): node:http's raw header strings through the
+ * same filters as any answer, then `extra` (name, value, …).
+ */
+export function rawResponseHead(status: number, raw: readonly string[], o: ResponseHeaderOptions, extra: readonly string[]): string {
+  const buffers: Buffer[] = new Array(raw.length)
+  for (let i = 0; i < raw.length; i++) buffers[i] = Buffer.from(raw[i] as string, 'latin1')
+  const headers = buildResponseHeaders(buffers, o, status)
+  for (let i = 0; i < extra.length; i++) headers.push(extra[i] as string)
+  let s = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`
+  for (let i = 0; i < headers.length; i += 2) s += `${headers[i]}: ${headers[i + 1]}\r\n`
+  return `${s}\r\n`
 }
 
 function withoutListed(flat: readonly string[], listed: ReadonlySet<string>): string[] {

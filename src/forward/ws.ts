@@ -1,36 +1,12 @@
-import { request as httpRequest, STATUS_CODES, type ClientRequest, type IncomingMessage } from 'node:http'
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { sendRawError } from '../errors/respond.js'
 import type { LiveStream } from '../resolve/activity.js'
-import { ERRORS, type GatewayErrorCode } from '../errors/codes.js'
-import { buildResponseHeaders, type ResponseHeaderOptions } from './headers.js'
-import type { UpstreamErrorKind } from './http.js'
-
-/** Where an upgrade goes: the runner origin and the raw request target. */
-export interface UpgradeTarget {
-  readonly origin: string
-  readonly path: string
-}
-
-export interface UpgradeContext {
-  readonly sandboxId: string
-  /** What the gateway does to the runner's answer headers (cookies, CORS, toolbox Location), as for requests. */
-  readonly response: ResponseHeaderOptions
-  /** How long the runner may take to answer the handshake (UPSTREAM_TIMEOUT_SEC; 0: no limit). */
-  readonly timeoutMs: number
-  readonly onRunnerRefused: (sandboxId: string) => void
-  /** Connection refused: the refusal to send in place of the plain 502 (SPEC §10), never a redirect. */
-  readonly onUnreachable?: (client: Duplex, sandboxId: string) => Promise<{ code: GatewayErrorCode; extra: string }>
-  readonly onOpen?: (tunnel: WsTunnel) => void
-  readonly onClose?: (tunnel: WsTunnel) => void
-  /** Called exactly once however the tunnel ends (connect failure included). */
-  readonly onFinally?: (tunnel: WsTunnel) => void
-  readonly onUpstreamError?: (kind: UpstreamErrorKind) => void
-  /** The status the client got: the runner's 101 or other answer, or the gateway's 502/504. */
-  readonly onResult?: (status: number) => void
-}
+import { ERRORS } from '../errors/codes.js'
+import { rawResponseHead } from './headers.js'
+import type { UpgradeContext, UpgradeTarget } from './upgrade-context.js'
 
 const kTunnel = Symbol('tunnel')
 /** FIN + close opcode, 2-byte payload: status 1001. */
@@ -40,7 +16,10 @@ type TunnelSide = Duplex & { [kTunnel]?: WsTunnel }
 type Handshake = ClientRequest & { [kTunnel]?: WsTunnel }
 type Answer = IncomingMessage & { [kTunnel]?: WsTunnel }
 const EMPTY = Buffer.alloc(0)
+/** Early client bytes kept until the 101: more is no WebSocket client's doing. */
+const MAX_EARLY_BYTES = 64 * 1024
 const REFUSED = new Set(['ECONNREFUSED', 'ECONNRESET'])
+const CONNECTION_CLOSE: readonly string[] = ['Connection', 'close']
 
 class HandshakeTimeout extends Error {
   override readonly name = 'HandshakeTimeout'
@@ -70,6 +49,15 @@ function answerOnError(this: Answer): void {
   this[kTunnel]?.destroy()
 }
 
+/** Before the 101 the client is read (bytes kept for the runner) so that its leaving (even a FIN) is seen. */
+function clientOnEarlyData(this: TunnelSide, chunk: Buffer): void {
+  this[kTunnel]?.early(chunk)
+}
+
+function clientOnEarlyEnd(this: TunnelSide): void {
+  this[kTunnel]?.ended()
+}
+
 function sideOnError(this: TunnelSide): void {
   this.destroy()
 }
@@ -78,30 +66,14 @@ function sideOnClose(this: TunnelSide): void {
   this[kTunnel]?.ended()
 }
 
-/** Names and values as undici hands them to buildResponseHeaders. */
-function asRaw(raw: readonly string[]): Buffer[] {
-  const out: Buffer[] = new Array(raw.length)
-  for (let i = 0; i < raw.length; i++) out[i] = Buffer.from(raw[i] as string, 'latin1')
-  return out
-}
-
-function headString(status: number, headers: readonly string[]): string {
-  let s = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`
-  for (let i = 0; i < headers.length; i += 2) s += `${headers[i]}: ${headers[i + 1]}\r\n`
-  return `${s}\r\n`
-}
-
 /**
  * A WebSocket (or any Upgrade) after authentication. The handshake goes to the runner through
- * node:http's client (one connection, no pool), so the runner's answer is parsed before anything
- * else moves: only a 101 opens the tunnel, and only then are the client's early bytes (`head`)
- * replayed. Any other answer is relayed as a response (headers filtered as for requests) and the
- * connection closed; without that check a runner answering 404 would leave a raw pipe open through
- * which a client could send any request to the runner, unchecked (nginx tunnels only after a 101
- * too). Once open, the sockets are piped both ways (`.pipe()` keeps backpressure); an error or close
- * on either side destroys both. Not stream.pipeline: measured here it holds ~25 KiB per idle tunnel
- * against ~11 KiB for two pipes with module-level listeners (ws `socketOn*` style), and idle
- * WebSockets are what a preview gateway holds most of. No per-message work happens here.
+ * node:http's client (one connection, no pool): only its 101 opens the tunnel, and only then are the
+ * client's early bytes replayed. Any other answer is relayed as a response and the connection closed
+ * (a tunnel after a 404 would let the client send the runner anything, unchecked; nginx waits for
+ * the 101 too). Once open, the sockets are piped both ways (`.pipe()` keeps backpressure); an error
+ * or close on either side destroys both. Not stream.pipeline: ~25 KiB per idle tunnel against ~11
+ * KiB for two pipes with module-level listeners, and idle WebSockets are what a gateway holds most of.
  */
 export class WsTunnel implements LiveStream {
   readonly sandboxId: string
@@ -111,13 +83,13 @@ export class WsTunnel implements LiveStream {
   #answer: Answer | undefined
   #upstream: TunnelSocket | undefined
   #head: Buffer
-  #ctx: UpgradeContext
+  #ctx: UpgradeContext<WsTunnel>
   #timer: NodeJS.Timeout | undefined
   #open = false
   #done = false
   #reported = false
 
-  constructor(client: Duplex, head: Buffer, target: UpgradeTarget, headers: readonly string[], method: string, ctx: UpgradeContext) {
+  constructor(client: Duplex, head: Buffer, target: UpgradeTarget, headers: readonly string[], method: string, ctx: UpgradeContext<WsTunnel>) {
     this.sandboxId = ctx.sandboxId
     this.#client = client as Duplex & Partial<Socket>
     this.#head = head
@@ -145,6 +117,8 @@ export class WsTunnel implements LiveStream {
     side[kTunnel] = this
     side.on('error', sideOnError)
     side.on('close', sideOnClose)
+    side.on('data', clientOnEarlyData)
+    side.on('end', clientOnEarlyEnd)
     this.#client.setNoDelay?.(true)
     this.#client.setTimeout?.(0)
   }
@@ -159,11 +133,11 @@ export class WsTunnel implements LiveStream {
     this.#settled()
     const client = this.#client as TunnelSide
     if (client.destroyed) { up.destroy(); this.#finally(); return }
-    const headers = buildResponseHeaders(asRaw(res.rawHeaders), this.#ctx.response, 101)
-    headers.push('Connection', 'Upgrade', 'Upgrade', res.headers.upgrade ?? 'websocket')
-    client.write(headString(101, headers))
+    client.write(rawResponseHead(101, res.rawHeaders, this.#ctx.response, ['Connection', 'Upgrade', 'Upgrade', res.headers.upgrade ?? 'websocket']))
     if (upHead.length > 0) client.write(upHead)
     up.setNoDelay(true)
+    client.removeListener('data', clientOnEarlyData)
+    client.removeListener('end', clientOnEarlyEnd)
     if (this.#head.length > 0) up.write(this.#head)
     this.#head = EMPTY
     this.#upstream = up
@@ -181,8 +155,6 @@ export class WsTunnel implements LiveStream {
   answered(res: Answer): void {
     this.#settled()
     const status = res.statusCode ?? 502
-    const headers = buildResponseHeaders(asRaw(res.rawHeaders), this.#ctx.response, status)
-    headers.push('Connection', 'close')
     this.#result(status)
     this.#answer = res
     res[kTunnel] = this
@@ -190,10 +162,17 @@ export class WsTunnel implements LiveStream {
     res.on('error', answerOnError)
     res.on('aborted', answerOnError)
     const client = this.#client
-    client.write(headString(status, headers))
+    client.write(rawResponseHead(status, res.rawHeaders, this.#ctx.response, CONNECTION_CLOSE))
     res.pipe(client, { end: false })
-    // Whatever the client sent after its handshake is read and dropped, so that closing does not reset.
-    client.resume()
+    // Whatever the client sent after its handshake is read and dropped (early()), so closing does not reset.
+    this.#head = EMPTY
+  }
+
+  /** Bytes the client sent before the runner's 101: kept for it (a WebSocket client sends none; bounded). */
+  early(chunk: Buffer): void {
+    if (this.#answer !== undefined) return // an answer is being relayed: dropped
+    if (this.#head.length + chunk.length > MAX_EARLY_BYTES) { this.destroy(); return }
+    this.#head = this.#head.length === 0 ? chunk : Buffer.concat([this.#head, chunk])
   }
 
   answerEnded(): void {
@@ -283,6 +262,8 @@ export class WsTunnel implements LiveStream {
     if (up === undefined) { this.destroy(); return }
     up.pause()
     up.unpipe(this.#client)
+    // The runner's socket closing must not tear down the client before the close frame is flushed.
+    up.removeListener('close', sideOnClose)
     if (this.#open && this.#client.writable) this.#client.end(GOING_AWAY)
     else this.#client.destroy()
     up.destroy()

@@ -201,7 +201,8 @@ export class RequestFlow {
     // #route never gives an upgrade a row that answers (it is refused there instead).
     if (r.kind !== 'preview') return this.#refuseUpgrade(u, s, r.kind === 'refuse' ? r.code : 'NOT_FOUND')
     const d = await this.#d.admission.admit(req, 'upgrade', r, s, u)
-    if (d.kind === 'gone') return
+    // The client left while it was being admitted: logged as nginx does (499), nothing sent.
+    if (d.kind === 'gone') return this.#d.accounting.finishUpgrade(u, 499)
     if (d.kind === 'refuse') return this.#refuseUpgrade(u, s, d.code, d.status, rawRetryAfter(d))
     new WsTunnel(s, head, { origin: d.origin, path: d.path }, d.headers, req.method ?? 'GET', {
       sandboxId: d.sandboxId,

@@ -567,6 +567,25 @@ describe('SPEC §6 forwarding', () => {
       assert.deepEqual(s.runner.requests('other'), [], 'the smuggled request never reached the runner')
     })
 
+    test('a client that half-closes (FIN) during the handshake or a relayed answer is gone: the runner connection is closed at once', T, async () => {
+      const sbx = s.sandbox()
+      for (const path of ['/ws-hang', '/ws-status?code=404&stall=1']) {
+        const c = await RawConnection.open(s.gw.port)
+        try {
+          await c.write(
+            `GET ${path} HTTP/1.1\r\nHost: ${s.host(3000, sbx.id)}\r\nX-Daytona-Preview-Token: ${sbx.token}\r\n` +
+            'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+          )
+          const rec = await s.runner.waitForRequest((r) => r.sandboxId === sbx.id && r.kind === 'ws' && r.url.endsWith(path), 5000)
+          if (path.includes('stall')) await waitUntil(() => c.received.includes('no websocket here'), { timeoutMs: 5000, intervalMs: 10, message: 'answer relayed' })
+          c.socket.end()
+          await withTimeout(rec.closed, 3000, `${path}: the runner connection closes when the client leaves`)
+        } finally {
+          c.destroy()
+        }
+      }
+    })
+
     test('the runner\'s 101 is filtered like any answer: gateway cookies dropped, Domain removed', T, async () => {
       const sbx = s.sandbox()
       const c = await RawConnection.open(s.gw.port)

@@ -412,10 +412,13 @@ export class FakeRunner {
     // `/ws-status?code=N`: answers N (not 101) and keeps the connection open, counting any byte that
     // still arrives in receivedBytes: the gateway must not tunnel after such an answer.
     if (rec.route === 'ws-status') {
-      const code = Number(new URLSearchParams(rec.rest.split('?')[1] ?? '').get('code') ?? '404')
+      const q = new URLSearchParams(rec.rest.split('?')[1] ?? '')
+      const code = Number(q.get('code') ?? '404')
       const body = `no websocket here (${code})`
+      // `stall=1`: announces 100 more bytes than it sends, and never sends them.
+      const length = body.length + (q.get('stall') === '1' ? 100 : 0)
       socket.write(
-        `HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? 'Status'}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n` +
+        `HTTP/1.1 ${code} ${http.STATUS_CODES[code] ?? 'Status'}\r\nContent-Type: text/plain\r\nContent-Length: ${length}\r\n` +
         'Set-Cookie: daytona-sandbox-auth-planted=evil\r\nSet-Cookie: app=1; Domain=preview.test\r\nConnection: keep-alive\r\n\r\n' + body,
       )
       rec.completed = true
