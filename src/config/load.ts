@@ -138,8 +138,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
     if (certFile === undefined) problems.push('TLS_CERT_FILE: required when ENABLE_TLS=true')
     if (keyFile === undefined) problems.push('TLS_KEY_FILE: required when ENABLE_TLS=true')
     if (certFile !== undefined && keyFile !== undefined) {
-      const cert = readPem('TLS_CERT_FILE', resolve(cwd, certFile), (pem) => new X509Certificate(pem), problems)
-      const key = readPem('TLS_KEY_FILE', resolve(cwd, keyFile), (pem) => createPrivateKey(pem), problems)
+      const cert = readPem('TLS_CERT_FILE', resolve(cwd, certFile), 'certificate', (pem) => new X509Certificate(pem), problems)
+      const key = readPem('TLS_KEY_FILE', resolve(cwd, keyFile), 'private key', (pem) => createPrivateKey(pem), problems)
       if (cert !== undefined && key !== undefined) tls = { cert, key }
     }
   }
@@ -201,7 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string = process.cwd()):
       publicDomain: checked.OIDC_PUBLIC_DOMAIN,
       audience: checked.OIDC_AUDIENCE || undefined,
     }),
-    redis: redisHost === undefined || redisHost === '' ? undefined : Object.freeze({
+    redis: redisHost === undefined ? undefined : Object.freeze({
       host: redisHost,
       port: int('REDIS_PORT'),
       ...(checked.REDIS_USERNAME ? { username: checked.REDIS_USERNAME } : {}),
@@ -235,7 +235,7 @@ export function describeConfig(config: Config): Record<string, string> {
 }
 
 /** A PEM file that must hold what `parse` accepts: unreadable or unparsable names its key (SPEC §8). */
-function readPem(key: string, file: string, parse: (pem: string) => unknown, problems: string[]): string | undefined {
+function readPem(key: string, file: string, what: string, parse: (pem: string) => unknown, problems: string[]): string | undefined {
   let pem: string
   try {
     pem = readFileSync(file, 'utf8')
@@ -247,7 +247,7 @@ function readPem(key: string, file: string, parse: (pem: string) => unknown, pro
     parse(pem)
     return pem
   } catch {
-    problems.push(`${key}: ${file} holds no PEM ${key === 'TLS_KEY_FILE' ? 'private key' : 'certificate'} Node can read`)
+    problems.push(`${key}: ${file} holds no PEM ${what} Node can read`)
     return undefined
   }
 }

@@ -34,6 +34,12 @@ export interface RedisConnectionOptions {
   readonly heartbeatMs?: number
 }
 
+/**
+ * A reply later than this many command timeouts is late: a command then counts as timed out only
+ * after one more period (our event loop may have lagged), and a probe's PING does not bring Redis up.
+ */
+const LATE_FACTOR = 1.5
+
 /** Reconnect with exponential backoff (50 ms → 2 s) and jitter, forever, in the background. */
 function backoff(retries: number): number {
   return Math.min(50 * 2 ** Math.min(retries, 6), 2000) + Math.floor(Math.random() * 100)
@@ -156,7 +162,7 @@ export class RedisConnection {
       // lagging: give Redis one more period, once.
       const onTimer = (): void => {
         if (settled) return
-        const late = performance.now() - started > this.#timeoutMs * 1.5
+        const late = performance.now() - started > this.#timeoutMs * LATE_FACTOR
         setImmediate(() => {
           if (settled) return
           if (late && !extended) { extended = true; timer = setTimeout(onTimer, this.#timeoutMs); return }
@@ -245,7 +251,7 @@ export class RedisConnection {
       () => {
         clearTimeout(timer)
         this.#probing = false
-        if (performance.now() - started <= this.#timeoutMs * 1.5) this.#setUp()
+        if (performance.now() - started <= this.#timeoutMs * LATE_FACTOR) this.#setUp()
       },
       () => { clearTimeout(timer); this.#probing = false },
     )

@@ -54,10 +54,6 @@ function clientOnEarlyData(this: TunnelSide, chunk: Buffer): void {
   this[kTunnel]?.early(chunk)
 }
 
-function clientOnEarlyEnd(this: TunnelSide): void {
-  this[kTunnel]?.ended()
-}
-
 function sideOnError(this: TunnelSide): void {
   this.destroy()
 }
@@ -118,7 +114,8 @@ export class WsTunnel implements LiveStream {
     side.on('error', sideOnError)
     side.on('close', sideOnClose)
     side.on('data', clientOnEarlyData)
-    side.on('end', clientOnEarlyEnd)
+    // The listener allows half-open sockets: before a tunnel, a FIN is the client leaving too.
+    side.on('end', sideOnClose)
     this.#client.setNoDelay?.(true)
     this.#client.setTimeout?.(0)
   }
@@ -137,7 +134,7 @@ export class WsTunnel implements LiveStream {
     if (upHead.length > 0) client.write(upHead)
     up.setNoDelay(true)
     client.removeListener('data', clientOnEarlyData)
-    client.removeListener('end', clientOnEarlyEnd)
+    client.removeListener('end', sideOnClose)
     if (this.#head.length > 0) up.write(this.#head)
     this.#head = EMPTY
     this.#upstream = up

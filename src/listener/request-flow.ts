@@ -15,7 +15,7 @@ import { NOT_FOUND, routeHost, type BaseTarget, type HostRefusal, type PreviewTa
 import { matchRoute, type Answer, type RouteTable, type RowMatch } from '../routes/table.js'
 import { sendStartingPage } from '../wake/starting-page.js'
 import type { Accounting, RequestRecord, UpgradeRecord } from './accounting.js'
-import type { ServerSocket } from './server.js'
+import { destroyOnError, type ServerSocket } from './server.js'
 import { sendError, sendRawError, sendRedirect } from '../errors/respond.js'
 
 export interface RequestFlowDeps {
@@ -86,10 +86,6 @@ function behindClosingAnswer(socket: ServerSocket, res: ServerResponse | undefin
   return inFlight != null && inFlight !== res && !inFlight.shouldKeepAlive
 }
 
-function upgradeSocketOnError(this: Duplex): void {
-  this.destroy()
-}
-
 /**
  * The request path, top to bottom: host router → route table (the gateway's own endpoints) →
  * admission (authenticator chain, control plane with cache) → HTTP forwarder or WebSocket tunnel.
@@ -109,7 +105,7 @@ export class RequestFlow {
   readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (behindClosingAnswer(socket as ServerSocket, undefined)) return
     // The http server drops its own listeners on upgrade: a reset during auth must not crash us.
-    socket.on('error', upgradeSocketOnError)
+    socket.on('error', destroyOnError)
     const u = this.#d.accounting.beginUpgrade(req)
     this.#upgrade(req, socket as Socket, head, u).catch(() => socket.destroy())
   }

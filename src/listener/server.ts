@@ -64,7 +64,8 @@ function serverOnConnect(_req: IncomingMessage, socket: Duplex): void {
   sendRawError(socket as Socket, 'BAD_REQUEST')
 }
 
-function destroyOnError(this: Duplex): void {
+/** An error on a socket the gateway answers by hand (CONNECT, upgrades): it is done with. */
+export function destroyOnError(this: Duplex): void {
   this.destroy()
 }
 

@@ -10,7 +10,7 @@ import type { BaseTarget } from '../routing/host-route.js'
 import { isLabelChars } from '../routing/preview-host.js'
 import { removeQueryParam } from '../routing/request-target.js'
 import { AnswerCache, type CacheResult } from '../resolve/cache.js'
-import { hashToken } from '../resolve/resolver.js'
+import { hashToken, TTL } from '../resolve/resolver.js'
 
 /** `/sandboxes/{id}/build-logs` and `/snapshots/{id}/build-logs`: the groups are kind and id. */
 export const BUILD_LOGS_PATH = /^\/(sandboxes|snapshots)\/([^/]+)\/build-logs$/
@@ -23,10 +23,6 @@ export interface BuildLogsOptions {
   readonly cacheMaxEntries: number
   readonly onLookup?: (cache: string, result: CacheResult) => void
 }
-
-/** SPEC §5 for the bearer's answers: a source found is kept 2 min, a refusal 5 s. */
-const SOURCE_TTL_MS = 120_000
-const REFUSED_TTL_MS = 5_000
 
 function dropRunner(): void {}
 
@@ -44,7 +40,8 @@ export class BuildLogs {
     this.#sources = new AnswerCache<BuildLogSource | null>({
       name: 'build_log_source',
       max: o.cacheMaxEntries,
-      ttlMs: (v) => (v === null ? REFUSED_TTL_MS : SOURCE_TTL_MS),
+      // SPEC §5, as for any bearer's answer: found 2 min, refused 5 s.
+      ttlMs: (v) => (v === null ? TTL.authInvalid : TTL.authValid),
       ...(o.onLookup ? { onLookup: o.onLookup } : {}),
     })
   }

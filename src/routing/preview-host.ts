@@ -24,26 +24,34 @@ const INVALID: InvalidHost = Object.freeze({ kind: 'invalid' })
 const CODE_0 = 48
 const CODE_9 = 57
 
+/** `[A-Za-z0-9_-]`, one character. */
+function isLabelCode(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= CODE_0 && c <= CODE_9) || c === 45 || c === 95
+}
+
 /** `[A-Za-z0-9_-]`: the only characters an id or token label may hold (SPEC §1). */
 export function isLabelChars(s: string): boolean {
   if (s.length === 0) return false
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= CODE_0 && c <= CODE_9) || c === 45 || c === 95)) return false
-  }
+  for (let i = 0; i < s.length; i++) if (!isLabelCode(s.charCodeAt(i))) return false
   return true
+}
+
+/** The number the digits of s[from, to) spell, or -1 when one is not a digit (port-sized: callers bound the length). */
+function digitsValue(s: string, from: number, to: number): number {
+  let n = 0
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i)
+    if (c < CODE_0 || c > CODE_9) return -1
+    n = n * 10 + (c - CODE_0)
+  }
+  return n
 }
 
 /** Parses `{port}-{idOrToken}`; the label is split at its first `-`. */
 export function parsePreviewLabel(label: string): { port: number; label: string } | null {
   const dash = label.indexOf('-')
   if (dash <= 0 || dash > 5) return null
-  let port = 0
-  for (let i = 0; i < dash; i++) {
-    const c = label.charCodeAt(i)
-    if (c < CODE_0 || c > CODE_9) return null
-    port = port * 10 + (c - CODE_0)
-  }
+  const port = digitsValue(label, 0, dash)
   if (port < 1 || port > 65535) return null
   const rest = label.slice(dash + 1)
   if (!isLabelChars(rest)) return null
@@ -79,20 +87,15 @@ export function normalizeHost(host: string): string | null {
 /** `:` then at most five digits up to 65535 (an empty port is allowed, RFC 3986 §3.2.3). */
 function isPort(s: string, colon: number): boolean {
   if (s.charCodeAt(colon) !== 58 /* : */ || s.length - colon - 1 > 5) return false
-  let port = 0
-  for (let i = colon + 1; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < CODE_0 || c > CODE_9) return false
-    port = port * 10 + (c - CODE_0)
-  }
-  return port <= 65535
+  const port = digitsValue(s, colon + 1, s.length)
+  return port >= 0 && port <= 65535
 }
 
-/** `[A-Za-z0-9._-]`: what DNS names and IPv4 literals are made of. */
+/** `[A-Za-z0-9._-]`: labels and the dots between them (DNS names, IPv4 literals). */
 function isNameChars(s: string): boolean {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i)
-    if (!((c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= CODE_0 && c <= CODE_9) || c === 45 || c === 46 || c === 95)) return false
+    if (c !== 46 /* . */ && !isLabelCode(c)) return false
   }
   return true
 }
